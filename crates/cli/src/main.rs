@@ -1,0 +1,5 @@
+//! The `rampart` command.
+
+fn main() {
+    println!("rampart {}", env!("CARGO_PKG_VERSION"));
+}

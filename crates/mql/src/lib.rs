@@ -1,0 +1,49 @@
+//! MongoDB's query language, in process: Extended JSON, filters, update operators, projection,
+//! sort and aggregation over `bson` documents, with MongoDB's documented semantics.
+//!
+//! Pure: no IO, no async, no global state. Everything compiles once (`Filter::compile`,
+//! `Update::parse`, `Projection::compile`, `SortSpec::compile`, `Pipeline::compile`) and then
+//! evaluates many documents. Anything this engine does not support is an error naming the
+//! operator, never silently ignored.
+
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+mod ejson;
+mod error;
+mod expr;
+mod filter;
+mod limits;
+mod ops;
+mod path;
+mod pipeline;
+mod projection;
+mod sort;
+mod update;
+mod value;
+
+pub use crate::ejson::{
+    from_json_value, parse_document, parse_documents, parse_value, to_json_string, to_json_value,
+    to_plain_json, ExtJsonMode,
+};
+pub use crate::error::{ErrorKind, MqlError, Result};
+pub use crate::expr::{truthy, Expr, Variables};
+pub use crate::filter::{Filter, MatchOutcome, PathConstraint};
+pub use crate::limits::{check_depth, check_size, compile_regex, MAX_DEPTH, MAX_DOCUMENT_BYTES};
+pub use crate::ops::{aggregate, delete, find, update, FindOptions, UpdateOptions, UpdateOutcome};
+pub use crate::path::{array_index, lookup, FieldPath};
+pub use crate::pipeline::{CollectionSource, NoCollections, Pipeline};
+pub use crate::projection::Projection;
+pub use crate::sort::SortSpec;
+pub use crate::update::{Update, UpdateContext};
+pub use crate::value::{
+    compare_documents, compare_values, is_number, number, type_name, type_number,
+    type_number_for_alias, type_rank, values_equal, Number,
+};

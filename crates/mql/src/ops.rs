@@ -1,0 +1,191 @@
+//! Collection-level operations over an in-memory `Vec<Document>`: the reference semantics the
+//! stores, the playground and the rules simulator share.
+
+use bson::oid::ObjectId;
+use bson::{Bson, Document};
+
+use crate::error::{MqlError, Result};
+use crate::expr::Variables;
+use crate::filter::Filter;
+use crate::pipeline::{CollectionSource, Pipeline};
+use crate::projection::Projection;
+use crate::sort::SortSpec;
+use crate::update::{Update, UpdateContext};
+
+/// Options of a find.
+#[derive(Debug, Clone, Default)]
+pub struct FindOptions {
+    /// The query filter (empty matches everything).
+    pub filter: Document,
+    /// Projection, if any.
+    pub projection: Option<Document>,
+    /// Sort, if any; without one, documents come in stored order.
+    pub sort: Option<Document>,
+    /// Documents to skip after sorting.
+    pub skip: u64,
+    /// Maximum number of documents to return; `None` or 0 means no limit.
+    pub limit: Option<u64>,
+}
+
+/// Runs a find over `docs`.
+pub fn find(docs: &[Document], options: &FindOptions) -> Result<Vec<Document>> {
+    let filter = Filter::compile(&options.filter)?;
+    let projection = options
+        .projection
+        .as_ref()
+        .map(Projection::compile)
+        .transpose()?;
+    let sort = options.sort.as_ref().map(SortSpec::compile).transpose()?;
+    let mut hits: Vec<(&Document, Option<usize>)> = Vec::new();
+    for doc in docs {
+        let outcome = filter.evaluate(doc)?;
+        if outcome.matched {
+            hits.push((doc, outcome.array_position));
+        }
+    }
+    if let Some(sort) = &sort {
+        hits.sort_by(|a, b| sort.compare(a.0, b.0));
+    }
+    let skip = usize::try_from(options.skip).unwrap_or(usize::MAX);
+    let limit = match options.limit {
+        None | Some(0) => usize::MAX,
+        Some(limit) => usize::try_from(limit).unwrap_or(usize::MAX),
+    };
+    hits.into_iter()
+        .skip(skip)
+        .take(limit)
+        .map(|(doc, position)| match &projection {
+            Some(projection) => projection.apply(doc, position),
+            None => Ok(doc.clone()),
+        })
+        .collect()
+}
+
+/// Options of an update.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateOptions {
+    /// Update every matching document rather than the first.
+    pub many: bool,
+    /// Insert a document when none matches.
+    pub upsert: bool,
+    /// The `arrayFilters` option.
+    pub array_filters: Vec<Document>,
+    /// Variables for update pipelines and a fixed `$$NOW`.
+    pub variables: Variables,
+}
+
+/// What an update did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UpdateOutcome {
+    /// Documents the filter matched (at most 1 without `many`).
+    pub matched_count: u64,
+    /// Documents actually changed.
+    pub modified_count: u64,
+    /// The `_id` of the upserted document, if one was inserted.
+    pub upserted_id: Option<Bson>,
+}
+
+/// Runs an update (`update` is an operator document, a replacement or a pipeline) over `docs`.
+/// All or nothing: if any document fails, `docs` is unchanged.
+pub fn update(
+    docs: &mut Vec<Document>,
+    filter: &Document,
+    update: &Bson,
+    options: &UpdateOptions,
+) -> Result<UpdateOutcome> {
+    let compiled_filter = Filter::compile(filter)?;
+    let compiled = Update::parse(update, &options.array_filters)?;
+    if compiled.is_replacement() && options.many {
+        return Err(MqlError::bad_value(
+            "a replacement document cannot update many documents",
+        ));
+    }
+    let mut outcome = UpdateOutcome::default();
+    let mut changes: Vec<(usize, Document)> = Vec::new();
+    for (index, doc) in docs.iter().enumerate() {
+        let matched = compiled_filter.evaluate(doc)?;
+        if !matched.matched {
+            continue;
+        }
+        outcome.matched_count += 1;
+        let context = UpdateContext {
+            matched_position: matched.array_position,
+            is_upsert_insert: false,
+            variables: options.variables.clone(),
+        };
+        let mut updated = doc.clone();
+        if compiled.apply(&mut updated, &context)? {
+            crate::limits::check_depth(&updated)?;
+            crate::limits::check_size(&updated)?;
+            changes.push((index, updated));
+        }
+        if !options.many {
+            break;
+        }
+    }
+    if outcome.matched_count == 0 && options.upsert {
+        let context = UpdateContext {
+            matched_position: None,
+            is_upsert_insert: true,
+            variables: options.variables.clone(),
+        };
+        let mut inserted = compiled.upsert_document(&compiled_filter, &context)?;
+        let id = ensure_id(&mut inserted);
+        crate::limits::check_depth(&inserted)?;
+        crate::limits::check_size(&inserted)?;
+        docs.push(inserted);
+        outcome.upserted_id = Some(id);
+        return Ok(outcome);
+    }
+    outcome.modified_count = changes.len() as u64;
+    for (index, updated) in changes {
+        if let Some(slot) = docs.get_mut(index) {
+            *slot = updated;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Gives `doc` a new ObjectId `_id` (first field) if it has none; returns its `_id`.
+pub(crate) fn ensure_id(doc: &mut Document) -> Bson {
+    if let Some(id) = doc.get("_id") {
+        return id.clone();
+    }
+    let id = Bson::ObjectId(ObjectId::new());
+    let mut with_id = Document::new();
+    with_id.insert("_id", id.clone());
+    with_id.extend(std::mem::take(doc));
+    *doc = with_id;
+    id
+}
+
+/// Deletes the first (or every, with `many`) document matching `filter`; returns the count.
+pub fn delete(docs: &mut Vec<Document>, filter: &Document, many: bool) -> Result<u64> {
+    let compiled = Filter::compile(filter)?;
+    let mut doomed = Vec::new();
+    for (index, doc) in docs.iter().enumerate() {
+        if compiled.matches(doc)? {
+            doomed.push(index);
+            if !many {
+                break;
+            }
+        }
+    }
+    let mut position = 0;
+    docs.retain(|_| {
+        let keep = !doomed.contains(&position);
+        position += 1;
+        keep
+    });
+    Ok(doomed.len() as u64)
+}
+
+/// Runs an aggregation pipeline over `docs`.
+pub fn aggregate(
+    docs: &[Document],
+    pipeline: &[Document],
+    source: &dyn CollectionSource,
+    variables: &Variables,
+) -> Result<Vec<Document>> {
+    Pipeline::compile(pipeline)?.run(docs.to_vec(), source, variables)
+}
