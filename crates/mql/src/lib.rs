@@ -39,9 +39,12 @@ pub use crate::filter::{Filter, MatchOutcome, PathConstraint};
 pub use crate::limits::{check_depth, check_size, compile_regex, MAX_DEPTH, MAX_DOCUMENT_BYTES};
 pub use crate::ops::{aggregate, delete, find, update, FindOptions, UpdateOptions, UpdateOutcome};
 pub use crate::path::{array_index, lookup, FieldPath};
-pub use crate::pipeline::{CollectionSource, NoCollections, Pipeline};
+pub use crate::pipeline::{
+    CollectionSource, NoCollections, Pipeline, MAX_ACCUMULATED_BYTES, MAX_GROUPS,
+    MAX_GROUP_STAGE_BYTES, MAX_PIPELINE_DEPTH,
+};
 pub use crate::projection::Projection;
-pub use crate::sort::SortSpec;
+pub use crate::sort::{SortKey, SortSpec};
 pub use crate::update::{Update, UpdateContext};
 pub use crate::value::{
     compare_documents, compare_values, is_number, number, type_name, type_number,

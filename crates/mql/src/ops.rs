@@ -35,6 +35,9 @@ pub fn find(docs: &[Document], options: &FindOptions) -> Result<Vec<Document>> {
         .as_ref()
         .map(Projection::compile)
         .transpose()?;
+    if let Some(projection) = &projection {
+        projection.check_filter(&options.filter)?;
+    }
     let sort = options.sort.as_ref().map(SortSpec::compile).transpose()?;
     let mut hits: Vec<(&Document, Option<usize>)> = Vec::new();
     for doc in docs {
@@ -43,8 +46,15 @@ pub fn find(docs: &[Document], options: &FindOptions) -> Result<Vec<Document>> {
             hits.push((doc, outcome.array_position));
         }
     }
-    if let Some(sort) = &sort {
-        hits.sort_by(|a, b| sort.compare(a.0, b.0));
+    if let Some(sort) = sort.as_ref().filter(|sort| !sort.is_empty()) {
+        // One key extraction per document (which also raises MongoDB's parallel-array error),
+        // then a stable sort: ties keep stored order.
+        let mut keyed = hits
+            .into_iter()
+            .map(|hit| Ok((sort.try_key(hit.0)?, hit)))
+            .collect::<Result<Vec<_>>>()?;
+        keyed.sort_by(|a, b| sort.compare_keys(&a.0, &b.0));
+        hits = keyed.into_iter().map(|(_, hit)| hit).collect();
     }
     let skip = usize::try_from(options.skip).unwrap_or(usize::MAX);
     let limit = match options.limit {

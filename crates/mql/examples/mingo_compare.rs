@@ -1,0 +1,289 @@
+//! Rampart's side of the `bench/mql-vs-mingo` benchmark (run it through
+//! `bench/mql-vs-mingo/run.sh`, which builds this in release and compares with mingo).
+//!
+//! ```text
+//! mingo_compare --docs docs.jsonl --filters filters.json --updates updates.json \
+//!               --out-dir DIR [--reps 5] [--update-reps 3] [--check-docs 0]
+//! ```
+//!
+//! Reads the documents (JSON Lines, parsed as Extended JSON: plain JSON numbers become int32,
+//! int64 or double), the filters and the updates. For each filter: compiles it once, runs one
+//! untimed warm-up pass, then `--reps` timed passes over every document; only the matching loop
+//! is timed. For each update: parses it once, then for each of `--update-reps` repetitions
+//! clones all documents (not timed) and applies the update to every clone (timed). Writes the
+//! updated documents of the last repetition (the first `--check-docs`, 0 = all) to
+//! `DIR/update-<n>.jsonl` as relaxed Extended JSON, and prints one JSON object of results on
+//! stdout.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::fs;
+use std::hint::black_box;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use bson::{Bson, Document};
+use rampart_mql::{
+    from_json_value, parse_documents, to_json_value, ExtJsonMode, Filter, Update, UpdateContext,
+};
+use serde_json::{json, Value};
+
+struct Args {
+    docs: PathBuf,
+    filters: PathBuf,
+    updates: PathBuf,
+    out_dir: PathBuf,
+    reps: usize,
+    update_reps: usize,
+    check_docs: usize,
+}
+
+fn parse_args() -> Args {
+    let mut docs = None;
+    let mut filters = None;
+    let mut updates = None;
+    let mut out_dir = None;
+    let mut reps = 5;
+    let mut update_reps = 3;
+    let mut check_docs = 0;
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{arg} needs a value"));
+        match arg.as_str() {
+            "--docs" => docs = Some(PathBuf::from(value())),
+            "--filters" => filters = Some(PathBuf::from(value())),
+            "--updates" => updates = Some(PathBuf::from(value())),
+            "--out-dir" => out_dir = Some(PathBuf::from(value())),
+            "--reps" => reps = value().parse().expect("--reps: a number"),
+            "--update-reps" => update_reps = value().parse().expect("--update-reps: a number"),
+            "--check-docs" => check_docs = value().parse().expect("--check-docs: a number"),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let bench = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/mql-vs-mingo");
+    Args {
+        docs: docs.expect("--docs FILE is required"),
+        filters: filters.unwrap_or_else(|| bench.join("filters.json")),
+        updates: updates.unwrap_or_else(|| bench.join("updates.json")),
+        out_dir: out_dir.unwrap_or_else(std::env::temp_dir),
+        reps: reps.max(1),
+        update_reps: update_reps.max(1),
+        check_docs,
+    }
+}
+
+fn read_json(path: &PathBuf) -> Value {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn to_document(value: &Value, what: &str) -> std::result::Result<Document, String> {
+    match from_json_value(value) {
+        Ok(Bson::Document(doc)) => Ok(doc),
+        Ok(other) => Err(format!("{what}: expected a document, got {other:?}")),
+        Err(e) => Err(format!("{what}: {e}")),
+    }
+}
+
+fn median(times: &[u128]) -> u128 {
+    let mut sorted = times.to_vec();
+    sorted.sort_unstable();
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+    }
+}
+
+fn id_json(doc: &Document) -> Value {
+    doc.get("_id")
+        .map_or(Value::Null, |id| to_json_value(id, ExtJsonMode::Relaxed))
+}
+
+fn run_filter(entry: &Value, docs: &[Document], reps: usize) -> Value {
+    let name = entry["name"].as_str().unwrap_or("?").to_owned();
+    let filter = match to_document(&entry["filter"], &name) {
+        Ok(doc) => doc,
+        Err(e) => return json!({ "name": name, "error": e }),
+    };
+    let compiled = match Filter::compile(&filter) {
+        Ok(f) => f,
+        Err(e) => return json!({ "name": name, "error": format!("compile: {e}") }),
+    };
+    let mut matched: Vec<usize> = Vec::with_capacity(docs.len());
+    let mut errors = 0usize;
+    let mut first_error: Option<String> = None;
+    let mut times = Vec::with_capacity(reps);
+    // One untimed warm-up pass, then the timed ones; each pass records the matching positions.
+    for rep in 0..=reps {
+        matched.clear();
+        errors = 0;
+        let start = Instant::now();
+        for (i, doc) in docs.iter().enumerate() {
+            match compiled.matches(doc) {
+                Ok(true) => matched.push(i),
+                Ok(false) => {}
+                Err(e) => {
+                    errors += 1;
+                    if first_error.is_none() {
+                        first_error = Some(e.to_string());
+                    }
+                }
+            }
+        }
+        let elapsed = start.elapsed().as_nanos();
+        black_box(&matched);
+        if rep > 0 {
+            times.push(elapsed);
+        }
+    }
+    let ids: Vec<Value> = matched.iter().map(|&i| id_json(&docs[i])).collect();
+    json!({
+        "name": name,
+        "count": matched.len(),
+        "ids": ids,
+        "errors": errors,
+        "first_error": first_error,
+        "ns": times,
+        "median_ns": median(&times) as u64,
+        "best_ns": *times.iter().min().unwrap() as u64,
+    })
+}
+
+fn run_update(
+    index: usize,
+    entry: &Value,
+    docs: &[Document],
+    reps: usize,
+    check_docs: usize,
+    out_dir: &std::path::Path,
+) -> Value {
+    let name = entry["name"].as_str().unwrap_or("?").to_owned();
+    let update = match from_json_value(&entry["update"]) {
+        Ok(b) => b,
+        Err(e) => return json!({ "name": name, "error": format!("update: {e}") }),
+    };
+    let mut array_filters = Vec::new();
+    if let Some(list) = entry.get("array_filters").and_then(Value::as_array) {
+        for (k, item) in list.iter().enumerate() {
+            match to_document(item, &format!("{name}: array filter {k}")) {
+                Ok(doc) => array_filters.push(doc),
+                Err(e) => return json!({ "name": name, "error": e }),
+            }
+        }
+    }
+    let parsed = match Update::parse(&update, &array_filters) {
+        Ok(u) => u,
+        Err(e) => return json!({ "name": name, "error": format!("parse: {e}") }),
+    };
+    let context = UpdateContext::default();
+    let mut times = Vec::with_capacity(reps);
+    let mut modified = 0usize;
+    let mut errors: Vec<usize> = Vec::new();
+    let mut first_error: Option<String> = None;
+    let mut result: Vec<Document> = Vec::new();
+    for _ in 0..reps {
+        let mut copies: Vec<Document> = docs.to_vec(); // not timed
+        modified = 0;
+        errors.clear();
+        let start = Instant::now();
+        for (i, doc) in copies.iter_mut().enumerate() {
+            match parsed.apply(doc, &context) {
+                Ok(true) => modified += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    errors.push(i);
+                    if first_error.is_none() {
+                        first_error = Some(e.to_string());
+                    }
+                }
+            }
+        }
+        times.push(start.elapsed().as_nanos());
+        black_box(&copies);
+        result = copies;
+    }
+    let limit = if check_docs == 0 {
+        result.len()
+    } else {
+        check_docs.min(result.len())
+    };
+    let path = out_dir.join(format!("update-{index}.jsonl"));
+    let file = fs::File::create(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out = BufWriter::new(file);
+    for doc in &result[..limit] {
+        let value = to_json_value(&Bson::Document(doc.clone()), ExtJsonMode::Relaxed);
+        serde_json::to_writer(&mut out, &value).unwrap();
+        out.write_all(b"\n").unwrap();
+    }
+    out.flush().unwrap();
+    let error_ids: Vec<Value> = errors.iter().map(|&i| id_json(&docs[i])).collect();
+    json!({
+        "name": name,
+        "modified": modified,
+        "errors": errors.len(),
+        "error_ids": error_ids,
+        "first_error": first_error,
+        "output": path.display().to_string(),
+        "output_docs": limit,
+        "ns": times,
+        "median_ns": median(&times) as u64,
+        "best_ns": *times.iter().min().unwrap() as u64,
+    })
+}
+
+fn main() {
+    let args = parse_args();
+    let load_start = Instant::now();
+    let text =
+        fs::read_to_string(&args.docs).unwrap_or_else(|e| panic!("{}: {e}", args.docs.display()));
+    let docs = parse_documents(&text).expect("documents");
+    drop(text);
+    let load_ms = load_start.elapsed().as_millis() as u64;
+    let filters = read_json(&args.filters);
+    let updates = read_json(&args.updates);
+    fs::create_dir_all(&args.out_dir).expect("out dir");
+
+    let mut filter_results = Vec::new();
+    for entry in filters["filters"]
+        .as_array()
+        .expect("filters.json: a \"filters\" array")
+    {
+        filter_results.push(run_filter(entry, &docs, args.reps));
+    }
+    let mut update_results = Vec::new();
+    let update_list = updates["updates"]
+        .as_array()
+        .expect("updates.json: an \"updates\" array");
+    for (index, entry) in update_list.iter().enumerate() {
+        update_results.push(run_update(
+            index,
+            entry,
+            &docs,
+            args.update_reps,
+            args.check_docs,
+            &args.out_dir,
+        ));
+    }
+    let report = json!({
+        "engine": "rampart-mql",
+        "version": env!("CARGO_PKG_VERSION"),
+        "docs": docs.len(),
+        "reps": args.reps,
+        "update_reps": args.update_reps,
+        "load_ms": load_ms,
+        "filters": filter_results,
+        "updates": update_results,
+    });
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    serde_json::to_writer(&mut lock, &report).unwrap();
+    lock.write_all(b"\n").unwrap();
+}

@@ -1,0 +1,194 @@
+//! MongoDB Extended JSON v2 (canonical and relaxed) in and out, and the plain-JSON downgrade
+//! the Data API uses for `application/json` responses.
+//!
+//! Reading follows the specification's parser rules: an object holding any type-wrapper key
+//! (`$oid`, `$numberLong`, `$binary`, `$date`, ...) must be exactly that wrapper with values of
+//! the right type, or it is an `InvalidExtendedJson` error; other `$`-prefixed keys (query and
+//! update operators, `$ref`/`$id` DBRefs) are left as ordinary keys. Deliberate choices:
+//!
+//! - The legacy `{"$regex": ..., "$options": ...}` regular-expression form is NOT converted:
+//!   in a filter it is the `$regex` query operator and must reach the filter engine as such.
+//!   Regular-expression literals use `$regularExpression`.
+//! - The legacy binary form `{"$binary": "<base64>", "$type": "<hex>"}` is accepted (an object
+//!   with `$type` but no `$binary` is the `$type` query operator and is left alone), and so is
+//!   the legacy `{"$date": <integer millis>}`.
+//! - As the specification says, a top-level document (and a `$scope` document) is never itself
+//!   read as a wrapper: `parse_document(r#"{"$binary": "x"}"#)` is a document with a `$binary`
+//!   key. `parse_value` reads its top-level value like any nested one.
+//! - Keys containing a null character are refused (they cannot be stored in BSON).
+//! - Duplicate keys in one object keep the last value (serde_json's behaviour).
+//!
+//! Nesting is limited to [`MAX_DEPTH`](crate::MAX_DEPTH) documents and arrays (a
+//! `LimitExceeded` error), counted as [`check_depth`](crate::check_depth) does.
+
+mod read;
+mod scalars;
+mod write;
+
+use bson::{Bson, Document};
+use serde_json::Value;
+
+use crate::error::{ErrorKind, MqlError, Result};
+use read::Path;
+
+/// Which Extended JSON v2 flavour to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtJsonMode {
+    /// Every type wrapped (`{"$numberInt": "1"}`), lossless.
+    Canonical,
+    /// Numbers and dates in their natural JSON form where lossless.
+    Relaxed,
+}
+
+fn json_error(error: &serde_json::Error, context: &str) -> MqlError {
+    let message = error.to_string();
+    // serde_json stops at 128 levels on its own; that is the same failure as ours.
+    if message.starts_with("recursion limit exceeded") {
+        return MqlError::limit(format!(
+            "{context}extended json nests deeper than {} levels ({message})",
+            crate::limits::MAX_DEPTH
+        ));
+    }
+    MqlError::new(
+        ErrorKind::InvalidExtendedJson,
+        format!("{context}invalid json: {message}"),
+    )
+}
+
+fn read_json(text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|error| json_error(&error, ""))
+}
+
+fn not_an_object(got: &Value, context: &str) -> MqlError {
+    let kind = match got {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    MqlError::new(
+        ErrorKind::InvalidExtendedJson,
+        format!("{context}expected a json object, got {kind}"),
+    )
+}
+
+/// Parses one JSON text holding a value in Extended JSON v2 (canonical or relaxed).
+pub fn parse_value(text: &str) -> Result<Bson> {
+    read::value(read_json(text)?, &Path::Root, 0)
+}
+
+/// Parses one JSON text that must be an object, in Extended JSON v2.
+pub fn parse_document(text: &str) -> Result<Document> {
+    match read_json(text)? {
+        Value::Object(map) => read::document(map, &Path::Root, 1),
+        other => Err(not_an_object(&other, "")),
+    }
+}
+
+/// Parses documents given either as one JSON array of objects or as one object per line (any
+/// whitespace between objects will do; blank lines are ignored). Errors name the document by
+/// its 1-based number and, for the line layout, its starting line.
+pub fn parse_documents(text: &str) -> Result<Vec<Document>> {
+    if text.trim_start().starts_with('[') {
+        let Value::Array(items) = read_json(text)? else {
+            return Err(MqlError::new(
+                ErrorKind::InvalidExtendedJson,
+                "expected a json array",
+            ));
+        };
+        return items
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| {
+                let context = format!("document {}: ", index + 1);
+                document_at(item, &context)
+            })
+            .collect();
+    }
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut docs = Vec::new();
+    let mut lines = LineCounter::default();
+    loop {
+        let line = lines.line_of_next(text, stream.byte_offset());
+        let context = format!("document {} (line {line}): ", docs.len() + 1);
+        match stream.next() {
+            None => return Ok(docs),
+            Some(Err(error)) => return Err(json_error(&error, &context)),
+            Some(Ok(item)) => docs.push(document_at(item, &context)?),
+        }
+    }
+}
+
+fn document_at(item: Value, context: &str) -> Result<Document> {
+    let Value::Object(map) = item else {
+        return Err(not_an_object(&item, context));
+    };
+    read::document(map, &Path::Root, 1)
+        .map_err(|error| MqlError::new(error.kind(), format!("{context}{}", error.message())))
+}
+
+/// Turns byte offsets into 1-based line numbers, scanning each byte of the text once.
+#[derive(Default)]
+struct LineCounter {
+    offset: usize,
+    line: usize,
+}
+
+impl LineCounter {
+    /// The line where the next value starts, skipping the whitespace after `offset`.
+    fn line_of_next(&mut self, text: &str, offset: usize) -> usize {
+        let rest = text.get(offset..).unwrap_or("");
+        let start = offset + (rest.len() - rest.trim_start().len());
+        let newlines = text
+            .get(self.offset..start)
+            .map_or(0, |gap| gap.matches('\n').count());
+        self.line += newlines;
+        self.offset = start.max(self.offset);
+        self.line + 1
+    }
+}
+
+/// Interprets an already-parsed JSON tree as Extended JSON v2.
+pub fn from_json_value(value: &Value) -> Result<Bson> {
+    read::value(value.clone(), &Path::Root, 0)
+}
+
+/// Writes a value as Extended JSON v2.
+///
+/// Canonical wraps every number (`{"$numberInt": "1"}`, `{"$numberDouble": "1.0"}`) and every
+/// date (`{"$date": {"$numberLong": "0"}}`). Relaxed writes int32, int64 and finite doubles as
+/// JSON numbers (a whole double keeps its `.0`, so it reads back as a double), non-finite
+/// doubles wrapped, and dates from 1970 to 9999 as ISO-8601 strings with milliseconds only when
+/// non-zero (`"1970-01-01T00:00:00Z"`, `"2020-01-01T12:00:00.123Z"`). Regular-expression
+/// options are written in alphabetical order, as the specification requires.
+pub fn to_json_value(value: &Bson, mode: ExtJsonMode) -> Value {
+    write::extended(value, mode)
+}
+
+/// Writes a value as Extended JSON v2 text on one line.
+pub fn to_json_string(value: &Bson, mode: ExtJsonMode) -> String {
+    to_json_value(value, mode).to_string()
+}
+
+/// The plain-JSON downgrade (what the Data API returns for `application/json`); lossy:
+///
+/// | BSON | JSON |
+/// |---|---|
+/// | ObjectId | its 24-character lowercase hex string |
+/// | Date | ISO-8601 string with milliseconds and `Z` (`"1970-01-01T00:00:00.000Z"`); years outside 0-9999 in the expanded `"+010000-..."` form |
+/// | Int32, Int64 | JSON integer |
+/// | Double | JSON number (`1.0` stays `1.0`); NaN and infinities as the strings `"NaN"`, `"Infinity"`, `"-Infinity"` |
+/// | Decimal128 | its string (`"1.5"`, `"NaN"`) |
+/// | Binary | base64 string (subtype dropped) |
+/// | Timestamp | `{"t": <seconds>, "i": <increment>}` |
+/// | Regular expression | `{"pattern": <string>, "options": <string>}` |
+/// | Symbol, JavaScript code | the string |
+/// | Code with scope | `{"code": <string>, "scope": <plain document>}` |
+/// | DBPointer | `{"$ref": <namespace>, "$id": <hex string>}` |
+/// | MinKey, MaxKey | `{"$minKey": 1}`, `{"$maxKey": 1}` |
+/// | Undefined, Null | `null` |
+pub fn to_plain_json(value: &Bson) -> Value {
+    write::plain(value)
+}

@@ -1,0 +1,221 @@
+//! Query filters: compile a filter document once, match many documents.
+//!
+//! Matching follows the MongoDB server's classic matcher: a path predicate is tested against
+//! every value the path reaches (`path.cpp`'s element iterator: arrays on the way are traversed,
+//! numeric components also index arrays, a leaf array yields its elements and then itself) and
+//! matches when any of them does. Negations (`$ne`, `$nin`, `$not`, `$exists: false`, `$nor`)
+//! negate the whole path predicate, so they are exact complements of their positive forms.
+
+mod analysis;
+mod eval;
+mod parse;
+
+use bson::{Bson, Document};
+
+use crate::error::Result;
+use crate::expr::{Expr, Variables};
+use crate::path::FieldPath;
+
+/// A compiled query filter.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    root: Node,
+    variables: Variables,
+}
+
+/// The result of matching one document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MatchOutcome {
+    /// Whether the document matches.
+    pub matched: bool,
+    /// For the positional `$` operator (update and projection): the index of the first element
+    /// of the array the filter matched through, if it matched through one.
+    pub array_position: Option<usize>,
+}
+
+/// A constraint on one path that every matching document satisfies, taken from the filter's
+/// top-level conjunction; used to choose an index and to seed upserts.
+///
+/// Each constraint is necessary on its own, in terms of the values MongoDB's path traversal
+/// reaches (array elements included, as a multikey index stores them): a document matches the
+/// filter only if some value at the path satisfies the constraint. Two constraints on the same
+/// path may be satisfied by different array elements (`{a: {$gt: 1, $lt: 3}}` matches
+/// `{a: [0, 5]}`), so each range bound is reported as its own constraint and a store must not
+/// intersect them for a multikey path. Null equality, `$exists`, negations and regexes are never
+/// reported. A store always re-checks the full filter on the documents it fetches.
+// The variants' shapes are the agreed public contract; constraints are few and short-lived.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum PathConstraint {
+    /// The value at the path equals one of these (implicit equality, `$eq`, `$in` without regex).
+    AnyOf(Vec<Bson>),
+    /// The value at the path lies in this range; bounds are `(value, inclusive)`, both of the
+    /// same canonical type bracket as MongoDB applies to `$gt`/`$lt` and friends. An open end
+    /// stops at the end of the bound's type bracket (`$gt: 5` matches no strings).
+    Range {
+        /// Lower bound, if any.
+        lower: Option<(Bson, bool)>,
+        /// Upper bound, if any.
+        upper: Option<(Bson, bool)>,
+    },
+}
+
+/// A dotted path split once at compile time.
+#[derive(Debug, Clone)]
+pub(crate) struct Path {
+    dotted: String,
+    parts: Vec<Part>,
+}
+
+/// One path component; `index` is set when the component is a canonical array index ("0",
+/// "12", not "01"), which is how MongoDB compares it with array field names.
+#[derive(Debug, Clone)]
+pub(crate) struct Part {
+    name: String,
+    index: Option<usize>,
+}
+
+impl Path {
+    fn new(dotted: &str) -> Path {
+        let parts = dotted
+            .split('.')
+            .map(|name| Part {
+                name: name.to_owned(),
+                index: crate::path::array_index(name).filter(|index| index.to_string() == name),
+            })
+            .collect();
+        Path {
+            dotted: dotted.to_owned(),
+            parts,
+        }
+    }
+}
+
+/// A compiled filter node.
+#[derive(Debug, Clone)]
+pub(crate) enum Node {
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Nor(Vec<Node>),
+    Not(Box<Node>),
+    Leaf(Box<Leaf>),
+    Expr(Box<Expr>),
+    Const(bool),
+}
+
+/// A predicate applied to the values at a path.
+#[derive(Debug, Clone)]
+pub(crate) struct Leaf {
+    path: Path,
+    pred: Pred,
+}
+
+/// A test of one value (`None` is a missing value).
+#[derive(Debug, Clone)]
+pub(crate) enum Pred {
+    Cmp(CmpOp, Bson),
+    In(InList),
+    Regex(RegexPred),
+    Exists,
+    Type(u32),
+    Mod { divisor: i64, remainder: i64 },
+    Bits(BitsOp, Vec<u64>),
+    Size(usize),
+    ElemObject(Box<Node>),
+    ElemValue(Vec<Cond>),
+    Never,
+}
+
+/// One condition of an operator document: a predicate or a negated group (`$ne`, `$not`).
+#[derive(Debug, Clone)]
+pub(crate) enum Cond {
+    Is(Pred),
+    Not(Vec<Cond>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CmpOp {
+    Eq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BitsOp {
+    AllSet,
+    AllClear,
+    AnySet,
+    AnyClear,
+}
+
+/// `$in`'s operand: values sorted in BSON order for binary search, plus the regexes.
+#[derive(Debug, Clone)]
+pub(crate) struct InList {
+    values: Vec<Bson>,
+    has_null: bool,
+    regexes: Vec<RegexPred>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RegexPred {
+    regex: regex::Regex,
+    pattern: String,
+    options: String,
+}
+
+impl Filter {
+    /// Compiles `filter`; unknown operators and malformed operands are errors.
+    pub fn compile(filter: &Document) -> Result<Filter> {
+        Ok(Filter {
+            root: parse::parse_filter(filter, parse::Scope::top())?,
+            variables: Variables::new(),
+        })
+    }
+
+    /// Whether `doc` matches. Errors only from `$expr` evaluation.
+    pub fn matches(&self, doc: &Document) -> Result<bool> {
+        let mut position = None;
+        eval::eval(
+            &self.root,
+            eval::Container::Doc(doc),
+            &self.variables,
+            &mut position,
+        )
+    }
+
+    /// Matches `doc` and reports the array position for the positional operator.
+    pub fn evaluate(&self, doc: &Document) -> Result<MatchOutcome> {
+        let mut position = None;
+        let matched = eval::eval(
+            &self.root,
+            eval::Container::Doc(doc),
+            &self.variables,
+            &mut position,
+        )?;
+        Ok(MatchOutcome {
+            matched,
+            array_position: if matched { position } else { None },
+        })
+    }
+
+    /// Constraints per path from the top-level conjunction (see [`PathConstraint`]).
+    pub fn constraints(&self) -> Vec<(FieldPath, PathConstraint)> {
+        analysis::constraints(&self.root)
+    }
+
+    /// The document an upsert starts from: the equality predicates of the filter (implicit,
+    /// `$eq`, and those inside a top-level `$and`), as MongoDB seeds it. Errors when two
+    /// predicates set conflicting paths.
+    ///
+    /// As in MongoDB, the filter is read after its single-element `$in` and single-clause
+    /// `$or` are simplified to their one condition, so `{a: {$in: [1]}}` seeds `{a: 1}`; a path
+    /// with two equalities is an error even when they agree (`$all: [1, 2]` is two equalities).
+    pub fn upsert_seed(&self) -> Result<Document> {
+        analysis::upsert_seed(&self.root)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,362 @@
+//! Aggregation pipelines: stages compiled once, run over a `Vec<Document>` that moves from
+//! stage to stage.
+
+mod group;
+mod lookup;
+mod shape;
+
+use bson::{Bson, Document};
+
+use crate::error::{MqlError, Result};
+use crate::expr::{truthy, Expr, Variables};
+use crate::filter::Filter;
+use crate::sort::SortSpec;
+
+pub use group::{MAX_ACCUMULATED_BYTES, MAX_GROUPS, MAX_GROUP_STAGE_BYTES};
+
+/// Deepest nesting of sub-pipelines (`$lookup`, `$facet`), as in MongoDB.
+pub const MAX_PIPELINE_DEPTH: usize = 20;
+
+/// Where `$lookup` reads its foreign collection from.
+pub trait CollectionSource {
+    /// All documents of `collection` in the current database.
+    fn documents(&self, collection: &str) -> Result<Vec<Document>>;
+}
+
+/// A source with no collections: `$lookup` fails with a clear error.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCollections;
+
+impl CollectionSource for NoCollections {
+    fn documents(&self, collection: &str) -> Result<Vec<Document>> {
+        Err(MqlError::bad_value(format!(
+            "`$lookup` cannot read collection `{collection}` here"
+        )))
+    }
+}
+
+/// A compiled pipeline.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    stages: Vec<Stage>,
+}
+
+#[derive(Debug, Clone)]
+enum Stage {
+    Match(Box<MatchStage>),
+    Shape(shape::Shape),
+    Sort(SortSpec),
+    Skip(usize),
+    Limit(usize),
+    Count(String),
+    Group(Box<group::Group>),
+    SortByCount(Box<group::Group>),
+    Unwind(lookup::Unwind),
+    ReplaceRoot(Expr),
+    Lookup(Box<lookup::Lookup>),
+    Facet(Vec<(String, Pipeline)>),
+}
+
+/// `$match`: a query filter, with a top-level `$expr` evaluated here so that it sees the
+/// pipeline's variables (`$lookup` `let`).
+#[derive(Debug, Clone)]
+struct MatchStage {
+    filter: Option<Filter>,
+    expr: Option<Expr>,
+}
+
+impl Pipeline {
+    /// Compiles `stages`; unknown or unsupported stages are errors naming the stage.
+    pub fn compile(stages: &[Document]) -> Result<Pipeline> {
+        Self::compile_nested(stages, 0)
+    }
+
+    fn compile_nested(stages: &[Document], depth: usize) -> Result<Pipeline> {
+        if depth > MAX_PIPELINE_DEPTH {
+            return Err(MqlError::limit(format!(
+                "sub-pipelines nest deeper than {MAX_PIPELINE_DEPTH} levels"
+            )));
+        }
+        let stages = stages
+            .iter()
+            .map(|stage| compile_stage(stage, depth))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Pipeline { stages })
+    }
+
+    /// Runs the pipeline over `input`.
+    pub fn run(
+        &self,
+        input: Vec<Document>,
+        source: &dyn CollectionSource,
+        variables: &Variables,
+    ) -> Result<Vec<Document>> {
+        let variables = variables.pinned();
+        self.run_pinned(input, source, &variables)
+    }
+
+    fn run_pinned(
+        &self,
+        input: Vec<Document>,
+        source: &dyn CollectionSource,
+        vars: &Variables,
+    ) -> Result<Vec<Document>> {
+        let mut docs = input;
+        for stage in &self.stages {
+            docs = stage.run(docs, source, vars)?;
+        }
+        Ok(docs)
+    }
+}
+
+fn compile_stage(stage: &Document, depth: usize) -> Result<Stage> {
+    let mut fields = stage.iter();
+    let (Some((name, spec)), None) = (fields.next(), fields.next()) else {
+        return Err(MqlError::parse(format!(
+            "a pipeline stage must be an object with exactly one field, found {}",
+            stage.len()
+        )));
+    };
+    let as_doc = || match spec {
+        Bson::Document(doc) => Ok(doc),
+        other => Err(MqlError::parse(format!(
+            "`{name}` requires an object, found {}",
+            crate::value::type_name(other)
+        ))),
+    };
+    Ok(match name.as_str() {
+        "$match" => Stage::Match(Box::new(compile_match(as_doc()?)?)),
+        "$project" => Stage::Shape(shape::Shape::project(as_doc()?)?),
+        "$addFields" | "$set" => Stage::Shape(shape::Shape::add_fields(name, as_doc()?)?),
+        "$unset" => Stage::Shape(shape::Shape::unset(spec)?),
+        "$sort" => {
+            let doc = as_doc()?;
+            if doc.is_empty() {
+                return Err(MqlError::parse("`$sort` requires at least one sort key"));
+            }
+            Stage::Sort(SortSpec::compile(doc)?)
+        }
+        "$skip" => Stage::Skip(count_argument("$skip", spec, false)?),
+        "$limit" => Stage::Limit(count_argument("$limit", spec, true)?),
+        "$count" => Stage::Count(count_field(spec)?),
+        "$group" => Stage::Group(Box::new(group::Group::compile(as_doc()?)?)),
+        "$sortByCount" => Stage::SortByCount(Box::new(group::Group::count_by(spec)?)),
+        "$unwind" => Stage::Unwind(lookup::Unwind::compile(spec)?),
+        "$replaceRoot" => {
+            let doc = as_doc()?;
+            if let Some(extra) = doc.keys().find(|key| *key != "newRoot") {
+                return Err(MqlError::parse(format!(
+                    "`$replaceRoot` found an unknown argument `{extra}`"
+                )));
+            }
+            let root = doc
+                .get("newRoot")
+                .ok_or_else(|| MqlError::parse("`$replaceRoot` requires a `newRoot` argument"))?;
+            Stage::ReplaceRoot(Expr::compile(root)?)
+        }
+        "$replaceWith" => Stage::ReplaceRoot(Expr::compile(spec)?),
+        "$lookup" => Stage::Lookup(Box::new(lookup::Lookup::compile(as_doc()?, depth)?)),
+        "$facet" => Stage::Facet(compile_facet(as_doc()?, depth)?),
+        "$out" | "$merge" => {
+            return Err(MqlError::new(
+                crate::ErrorKind::UnknownOperator,
+                format!("`{name}` is not supported in this context"),
+            ))
+        }
+        "$sample" => {
+            return Err(MqlError::new(
+                crate::ErrorKind::UnknownOperator,
+                "`$sample` is not supported: its output is random",
+            ))
+        }
+        other => return Err(MqlError::unknown_operator(other, "pipeline stage")),
+    })
+}
+
+fn compile_match(spec: &Document) -> Result<MatchStage> {
+    let mut rest = spec.clone();
+    let expr = rest
+        .remove("$expr")
+        .map(|expr| Expr::compile(&expr))
+        .transpose()?;
+    let filter = if rest.is_empty() && expr.is_some() {
+        None
+    } else {
+        Some(Filter::compile(&rest)?)
+    };
+    Ok(MatchStage { filter, expr })
+}
+
+/// A `$skip` or `$limit` count: a non-negative (for `$limit`, positive) whole number.
+fn count_argument(stage: &str, spec: &Bson, positive: bool) -> Result<usize> {
+    let number = crate::value::number(spec).map(|n| n.as_f64());
+    match number {
+        Some(n) if n.fract() == 0.0 && n >= 0.0 && !(positive && n == 0.0) => {
+            Ok(if n >= usize::MAX as f64 {
+                usize::MAX
+            } else {
+                n as usize
+            })
+        }
+        _ => Err(MqlError::bad_value(format!(
+            "`{stage}` requires a {} whole number, found {spec}",
+            if positive { "positive" } else { "non-negative" }
+        ))),
+    }
+}
+
+fn count_field(spec: &Bson) -> Result<String> {
+    match spec {
+        Bson::String(name) if !name.is_empty() && !name.starts_with('$') && !name.contains('.') => {
+            Ok(name.clone())
+        }
+        _ => Err(MqlError::bad_value(
+            "`$count` requires a non-empty field name without `$` or `.`",
+        )),
+    }
+}
+
+fn compile_facet(spec: &Document, depth: usize) -> Result<Vec<(String, Pipeline)>> {
+    if spec.is_empty() {
+        return Err(MqlError::parse(
+            "`$facet` requires at least one output field",
+        ));
+    }
+    let mut facets = Vec::with_capacity(spec.len());
+    for (name, value) in spec {
+        if name.is_empty() || name.starts_with('$') || name.contains('.') {
+            return Err(MqlError::parse(format!(
+                "`$facet` output field `{name}` may not be empty, start with `$` or contain `.`"
+            )));
+        }
+        let stages = stage_list("$facet", value)?;
+        if stages.is_empty() {
+            return Err(MqlError::parse(format!(
+                "`$facet` sub-pipeline `{name}` may not be empty"
+            )));
+        }
+        for stage in &stages {
+            if let Some(inner) = ["$facet", "$out", "$merge"]
+                .into_iter()
+                .find(|forbidden| stage.contains_key(*forbidden))
+            {
+                return Err(MqlError::parse(format!(
+                    "`{inner}` is not allowed inside a `$facet` sub-pipeline"
+                )));
+            }
+        }
+        facets.push((name.clone(), Pipeline::compile_nested(&stages, depth + 1)?));
+    }
+    Ok(facets)
+}
+
+/// The stages of a sub-pipeline given as an array of documents.
+fn stage_list(stage: &str, value: &Bson) -> Result<Vec<Document>> {
+    let Bson::Array(items) = value else {
+        return Err(MqlError::parse(format!(
+            "`{stage}` requires a sub-pipeline as an array of stages"
+        )));
+    };
+    items
+        .iter()
+        .map(|item| match item {
+            Bson::Document(doc) => Ok(doc.clone()),
+            _ => Err(MqlError::parse(format!(
+                "`{stage}` sub-pipeline stages must be objects"
+            ))),
+        })
+        .collect()
+}
+
+impl Stage {
+    fn run(
+        &self,
+        mut docs: Vec<Document>,
+        source: &dyn CollectionSource,
+        vars: &Variables,
+    ) -> Result<Vec<Document>> {
+        match self {
+            Stage::Match(stage) => {
+                let mut kept = Vec::with_capacity(docs.len());
+                for doc in docs {
+                    if stage.matches(&doc, vars)? {
+                        kept.push(doc);
+                    }
+                }
+                Ok(kept)
+            }
+            Stage::Shape(shape) => docs.into_iter().map(|doc| shape.apply(doc, vars)).collect(),
+            Stage::Sort(spec) => {
+                docs.sort_by(|a, b| spec.compare(a, b));
+                Ok(docs)
+            }
+            Stage::Skip(count) => Ok(docs.into_iter().skip(*count).collect()),
+            Stage::Limit(count) => {
+                docs.truncate(*count);
+                Ok(docs)
+            }
+            Stage::Count(field) => Ok(count_stage(field, docs.len())),
+            Stage::Group(group) => group.run(docs, vars),
+            Stage::SortByCount(group) => {
+                let mut out = group.run(docs, vars)?;
+                group::sort_by_count(&mut out);
+                Ok(out)
+            }
+            Stage::Unwind(unwind) => unwind.run(docs),
+            Stage::ReplaceRoot(expr) => docs
+                .into_iter()
+                .map(|doc| replace_root(expr, &doc, vars))
+                .collect(),
+            Stage::Lookup(lookup) => lookup.run(docs, source, vars),
+            Stage::Facet(facets) => {
+                let mut out = Document::new();
+                for (name, pipeline) in facets {
+                    let results = pipeline.run_pinned(docs.clone(), source, vars)?;
+                    out.insert(
+                        name.clone(),
+                        Bson::Array(results.into_iter().map(Bson::Document).collect()),
+                    );
+                }
+                crate::limits::check_size(&out)?;
+                Ok(vec![out])
+            }
+        }
+    }
+}
+
+impl MatchStage {
+    fn matches(&self, doc: &Document, vars: &Variables) -> Result<bool> {
+        if let Some(filter) = &self.filter {
+            if !filter.matches(doc)? {
+                return Ok(false);
+            }
+        }
+        match &self.expr {
+            Some(expr) => Ok(truthy(expr.evaluate(doc, vars)?.as_ref())),
+            None => Ok(true),
+        }
+    }
+}
+
+fn count_stage(field: &str, count: usize) -> Vec<Document> {
+    if count == 0 {
+        return Vec::new();
+    }
+    let value = match i32::try_from(count) {
+        Ok(small) => Bson::Int32(small),
+        Err(_) => Bson::Int64(i64::try_from(count).unwrap_or(i64::MAX)),
+    };
+    let mut doc = Document::new();
+    doc.insert(field, value);
+    vec![doc]
+}
+
+fn replace_root(expr: &Expr, doc: &Document, vars: &Variables) -> Result<Document> {
+    match expr.evaluate(doc, vars)? {
+        Some(Bson::Document(root)) => Ok(root),
+        other => Err(MqlError::type_mismatch(format!(
+            "`$replaceRoot` requires `newRoot` to evaluate to an object, found {}",
+            other.as_ref().map_or("missing", crate::value::type_name)
+        ))),
+    }
+}
