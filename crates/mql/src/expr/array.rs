@@ -8,8 +8,7 @@ use bson::{Bson, Document};
 use super::arith::integral;
 use super::compile::{named_args, required, Arity, Compiler};
 use super::{
-    approximate_size, check_budget, is_nullish, take, truthy, type_of, Cx, Node,
-    MAX_VALUE_BYTES,
+    approximate_size, check_budget, is_nullish, take, truthy, type_of, Cx, Node, MAX_VALUE_BYTES,
 };
 use crate::error::{MqlError, Result};
 use crate::limits::MAX_DEPTH;

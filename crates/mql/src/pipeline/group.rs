@@ -8,7 +8,9 @@ use std::cmp::Ordering;
 use bson::{Bson, Document};
 
 use crate::error::{MqlError, Result};
-use crate::expr::{add_numbers, approximate_size, extreme_of, merge_into, Expr, Num, ValueSet, Variables};
+use crate::expr::{
+    add_numbers, approximate_size, extreme_of, merge_into, Expr, Num, ValueSet, Variables,
+};
 use crate::limits::MAX_DOCUMENT_BYTES;
 
 /// Most distinct groups one `$group` may hold.

@@ -287,7 +287,7 @@ impl Stage {
             }
             Stage::Shape(shape) => docs.into_iter().map(|doc| shape.apply(doc, vars)).collect(),
             Stage::Sort(spec) => {
-                docs.sort_by(|a, b| spec.compare(a, b));
+                spec.sort(&mut docs)?;
                 Ok(docs)
             }
             Stage::Skip(count) => Ok(docs.into_iter().skip(*count).collect()),
