@@ -139,6 +139,22 @@ fn parse_offset(text: &str) -> Option<i64> {
 }
 
 /// Reads an optional `timezone` argument; `Ok(None)` means it evaluated to null.
+/// The optional `format` argument: `Ok(None)` when it evaluates to null or missing (the whole
+/// expression is then null), `Ok(Some(None))` when it was not given.
+fn format_operand(op: &str, node: Option<&Node>, cx: &mut Cx) -> Result<Option<Option<String>>> {
+    let Some(node) = node else {
+        return Ok(Some(None));
+    };
+    match node.eval(cx)? {
+        value if is_nullish(value.as_ref()) => Ok(None),
+        Some(Bson::String(format)) => Ok(Some(Some(format))),
+        other => Err(MqlError::type_mismatch(format!(
+            "`{op}` requires `format` to be a string, found {}",
+            type_of(other.as_ref())
+        ))),
+    }
+}
+
 fn timezone(op: &str, node: Option<&Node>, cx: &mut Cx) -> Result<Option<i64>> {
     let Some(node) = node else {
         return Ok(Some(0));
@@ -310,18 +326,8 @@ impl ToStringSpec {
     pub(crate) fn eval(&self, cx: &mut Cx) -> Result<Option<Bson>> {
         let op = "$dateToString";
         let date = self.date.eval(cx)?;
-        let format = match &self.format {
-            None => None,
-            Some(node) => match node.eval(cx)? {
-                value if is_nullish(value.as_ref()) => return Ok(Some(Bson::Null)),
-                Some(Bson::String(format)) => Some(format),
-                other => {
-                    return Err(MqlError::type_mismatch(format!(
-                        "`{op}` requires `format` to be a string, found {}",
-                        type_of(other.as_ref())
-                    )))
-                }
-            },
+        let Some(format) = format_operand(op, self.format.as_ref(), cx)? else {
+            return Ok(Some(Bson::Null));
         };
         let Some(offset) = timezone(op, self.timezone.as_ref(), cx)? else {
             return Ok(Some(Bson::Null));
@@ -524,18 +530,8 @@ impl FromStringSpec {
     pub(crate) fn eval(&self, cx: &mut Cx) -> Result<Option<Bson>> {
         let op = "$dateFromString";
         let input = self.date_string.eval(cx)?;
-        let format = match &self.format {
-            None => None,
-            Some(node) => match node.eval(cx)? {
-                value if is_nullish(value.as_ref()) => return Ok(Some(Bson::Null)),
-                Some(Bson::String(format)) => Some(format),
-                other => {
-                    return Err(MqlError::type_mismatch(format!(
-                        "`{op}` requires `format` to be a string, found {}",
-                        type_of(other.as_ref())
-                    )))
-                }
-            },
+        let Some(format) = format_operand(op, self.format.as_ref(), cx)? else {
+            return Ok(Some(Bson::Null));
         };
         let Some(zone) = timezone(op, self.timezone.as_ref(), cx)? else {
             return Ok(Some(Bson::Null));
