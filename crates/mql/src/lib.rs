@@ -31,7 +31,7 @@ mod value;
 
 pub use crate::ejson::{
     from_json_value, parse_document, parse_documents, parse_value, to_json_string, to_json_value,
-    to_plain_json, ExtJsonMode,
+    to_plain_json, ExtJsonMode, WRAPPER_KEYS,
 };
 pub use crate::error::{ErrorKind, MqlError, Result};
 pub use crate::expr::{truthy, Expr, Variables};

@@ -31,6 +31,11 @@ use serde_json::Value;
 use crate::error::{ErrorKind, MqlError, Result};
 use read::Path;
 
+/// Every key that marks a JSON object as an Extended JSON type wrapper (`$oid`, `$date`, ...).
+/// `$regex`, `$options`, `$type`, `$ref`, `$id` and `$db` are not among them: they are query
+/// operators or the DBRef convention.
+pub use read::WRAPPER_KEYS;
+
 /// Which Extended JSON v2 flavour to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExtJsonMode {

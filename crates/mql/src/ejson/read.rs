@@ -58,7 +58,7 @@ impl fmt::Display for Path<'_> {
 /// Every key that marks an object as a type wrapper. `$type`, `$options`, `$regex`, `$ref`,
 /// `$id` and `$db` are deliberately absent: they are query operators or the DBRef convention
 /// and must reach the engine untouched.
-const WRAPPER_KEYS: [&str; 17] = [
+pub const WRAPPER_KEYS: [&str; 17] = [
     "$oid",
     "$symbol",
     "$numberInt",

@@ -1,0 +1,464 @@
+//! The decision API: one `Authorizer` per request and namespace. It answers, for reads, the
+//! query to push down and, per returned document, the role and the redacted document; for
+//! writes, given the before and after images of each touched document, allow or deny with the
+//! reason. Decisions are values: evaluation errors are recorded and never grant access.
+
+use std::sync::Arc;
+
+use bson::{Bson, Document};
+use rampart_mql::{to_json_value, ExtJsonMode, Projection};
+
+use crate::compile::{NamespaceRules, Permission, Role, RuleSet, User};
+use crate::explain::{DocumentExplain, FilterExplain, RoleTrial};
+use crate::expr::{Budget, Expression, RequestScope, Scope};
+
+/// Decides one request's reads and writes on one namespace.
+#[derive(Debug, Clone)]
+pub struct Authorizer {
+    pub(crate) rules: Arc<NamespaceRules>,
+    pub(crate) scope: RequestScope,
+    /// Per role, its `apply_when` decided once for the request when it does not read the
+    /// document.
+    gates: Vec<Gate>,
+}
+
+#[derive(Debug, Clone)]
+enum Gate {
+    PerDocument,
+    Decided(bool),
+    Failed(String),
+}
+
+/// The result of evaluating an optional permission: undefined is not false.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tri {
+    Undefined,
+    True,
+    False,
+}
+
+/// The documents an expression sees.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Images<'a> {
+    pub(crate) root: Option<&'a Document>,
+    pub(crate) prev_root: Option<&'a Document>,
+    pub(crate) this: Option<&'a Bson>,
+    pub(crate) prev: Option<&'a Bson>,
+}
+
+impl<'a> Images<'a> {
+    pub(crate) fn document(root: Option<&'a Document>, prev_root: Option<&'a Document>) -> Self {
+        Images {
+            root,
+            prev_root,
+            this: None,
+            prev: None,
+        }
+    }
+
+    pub(crate) fn field(self, this: Option<&'a Bson>, prev: Option<&'a Bson>) -> Self {
+        Images { this, prev, ..self }
+    }
+}
+
+impl RuleSet {
+    /// An authorizer for one request by `user` (`None`: no user, only rules that do not read
+    /// `%%user` can apply) on `database.collection` of `service`. `request` holds the
+    /// `%%request` values.
+    pub fn authorizer(
+        &self,
+        service: &str,
+        database: &str,
+        collection: &str,
+        user: Option<&User>,
+        request: Option<Document>,
+    ) -> Authorizer {
+        let rules = self.namespace(service, database, collection);
+        let scope = self.request_scope(user, request);
+        let gates = rules
+            .roles
+            .iter()
+            .map(|role| request_gate(&role.apply_when, &scope))
+            .collect();
+        Authorizer {
+            rules,
+            scope,
+            gates,
+        }
+    }
+}
+
+fn request_gate(expression: &Expression, scope: &RequestScope) -> Gate {
+    if expression.reads_document() {
+        return Gate::PerDocument;
+    }
+    match expression.evaluate(&Scope::request_only(scope), &Budget::default()) {
+        Ok(holds) => Gate::Decided(holds),
+        Err(error) => Gate::Failed(error.to_string()),
+    }
+}
+
+/// Where the query of a read or write comes from after filters.
+#[derive(Debug, Clone)]
+pub struct QueryPlan {
+    query: Option<Document>,
+    projection: Option<Projection>,
+    projection_spec: Option<Document>,
+    /// Each filter and whether it applied.
+    pub filters: Vec<FilterExplain>,
+    error: Option<String>,
+}
+
+impl QueryPlan {
+    /// The query to run: the client's ANDed with every applied filter's query. `None` when it
+    /// can match nothing (an expansion in a filter query had no value).
+    pub fn query(&self) -> Option<&Document> {
+        self.query.as_ref()
+    }
+
+    /// The merged projection of the applied filters, applied after redaction.
+    pub fn projection(&self) -> Option<&Document> {
+        self.projection_spec.as_ref()
+    }
+
+    /// Why the request must fail (a filter could not be evaluated, projections conflict).
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// Applies the filters' projection to a (redacted) document.
+    pub fn project(&self, document: Document) -> Result<Document, String> {
+        match &self.projection {
+            None => Ok(document),
+            Some(projection) => projection
+                .apply(&document, None)
+                .map_err(|error| error.to_string()),
+        }
+    }
+}
+
+/// A read decision for one document.
+#[derive(Debug, Clone)]
+pub struct ReadDecision {
+    /// The document with unreadable fields removed; `None` when it is withheld.
+    pub document: Option<Document>,
+    /// Why.
+    pub explain: DocumentExplain,
+}
+
+impl Authorizer {
+    /// The compiled rules this authorizer applies.
+    pub fn rules(&self) -> &NamespaceRules {
+        &self.rules
+    }
+
+    /// Applies the filters to the client's query (reads, updates and deletes alike).
+    pub fn plan_query(&self, client_query: &Document) -> QueryPlan {
+        let mut plan = QueryPlan {
+            query: None,
+            projection: None,
+            projection_spec: None,
+            filters: Vec::new(),
+            error: None,
+        };
+        let budget = Budget::default();
+        let scope = Scope::request_only(&self.scope);
+        let mut clauses: Vec<Bson> = Vec::new();
+        let mut projections: Vec<&Document> = Vec::new();
+        let mut matches_nothing = false;
+        for filter in &self.rules.filters {
+            let mut explain = FilterExplain {
+                name: filter.name.clone(),
+                ..FilterExplain::default()
+            };
+            match filter.apply_when.evaluate(&scope, &budget) {
+                Ok(true) => explain.applied = true,
+                Ok(false) => {}
+                Err(error) => {
+                    // A filter restricts: skipping one that errs would widen access.
+                    let message =
+                        format!("filter `{}` could not be evaluated: {error}", filter.name);
+                    explain.error = Some(error.to_string());
+                    plan.error.get_or_insert(message);
+                }
+            }
+            if explain.applied {
+                if let Some(query) = &filter.query {
+                    match query.resolve(&scope, &budget) {
+                        Ok(Some(Bson::Document(query))) => clauses.push(Bson::Document(query)),
+                        Ok(_) => matches_nothing = true,
+                        Err(error) => {
+                            plan.error.get_or_insert(format!(
+                                "filter `{}` query could not be evaluated: {error}",
+                                filter.name
+                            ));
+                        }
+                    }
+                }
+                if let Some(projection) = &filter.projection {
+                    projections.push(projection);
+                }
+            }
+            plan.filters.push(explain);
+        }
+        if !matches_nothing {
+            plan.query = Some(merge_queries(client_query, clauses));
+        }
+        match merge_projections(&projections) {
+            Ok(None) => {}
+            Ok(Some((spec, compiled))) => {
+                plan.projection = Some(compiled);
+                plan.projection_spec = Some(spec);
+            }
+            Err(message) => {
+                plan.error.get_or_insert(message);
+            }
+        }
+        plan
+    }
+
+    /// Decides a read of one stored document: its role, then document filters, then
+    /// document- and field-level read. Unreadable fields are removed in place; a document
+    /// left with no readable field is withheld.
+    pub fn read(&self, mut document: Document) -> ReadDecision {
+        let budget = Budget::default();
+        let mut explain = self.new_explain(&document);
+        let removals = {
+            let images = Images::document(Some(&document), Some(&document));
+            let Some(role) = self.choose_role(images, &budget, &mut explain) else {
+                explain.failed_check = Some("no role applies".to_owned());
+                return ReadDecision {
+                    document: None,
+                    explain,
+                };
+            };
+            match self.read_access(role, images, &budget, &mut explain) {
+                Access::Full => Vec::new(),
+                Access::None(reason) => {
+                    explain.access = Some("none");
+                    explain.failed_check = Some(reason);
+                    return ReadDecision {
+                        document: None,
+                        explain,
+                    };
+                }
+                Access::Fields => {
+                    explain.access = Some("fields");
+                    crate::redact::unreadable_fields(self, role, &document, &budget, &mut explain)
+                }
+            }
+        };
+        for path in &removals {
+            crate::redact::remove_path(&mut document, path);
+        }
+        if document.is_empty() {
+            explain.failed_check = Some("the role can read no field of this document".to_owned());
+            return ReadDecision {
+                document: None,
+                explain,
+            };
+        }
+        ReadDecision {
+            document: Some(document),
+            explain,
+        }
+    }
+
+    pub(crate) fn new_explain(&self, document: &Document) -> DocumentExplain {
+        DocumentExplain {
+            id: document
+                .get("_id")
+                .map(|id| to_json_value(id, ExtJsonMode::Canonical)),
+            ..DocumentExplain::default()
+        }
+    }
+
+    /// The first role whose `apply_when` holds for `images`; none when no role holds or when a
+    /// role's `apply_when` fails to evaluate before one holds.
+    pub(crate) fn choose_role(
+        &self,
+        images: Images<'_>,
+        budget: &Budget,
+        explain: &mut DocumentExplain,
+    ) -> Option<&Role> {
+        for (role, gate) in self.rules.roles.iter().zip(&self.gates) {
+            let mut trial = RoleTrial {
+                role: role.name.clone(),
+                ..RoleTrial::default()
+            };
+            match gate {
+                Gate::Decided(holds) => {
+                    trial.applied = *holds;
+                    trial.per_request = true;
+                }
+                Gate::Failed(error) => {
+                    trial.per_request = true;
+                    trial.error = Some(error.clone());
+                }
+                Gate::PerDocument => match role.apply_when.evaluate(&self.scope(images), budget) {
+                    Ok(holds) => trial.applied = holds,
+                    Err(error) => trial.error = Some(error.to_string()),
+                },
+            }
+            if let Some(error) = &trial.error {
+                explain
+                    .diagnostics
+                    .push(format!("role `{}` apply_when: {error}", role.name));
+                // INVARIANT: an erroring `apply_when` ends the choice with no role. Trying the
+                // next role instead could hand the document to a broader role that the erroring
+                // one was written to shadow: fail closed.
+                explain.roles_tried.push(trial);
+                return None;
+            }
+            let applied = trial.applied;
+            explain.roles_tried.push(trial);
+            if applied {
+                explain.role = Some(role.name.clone());
+                return Some(role);
+            }
+        }
+        None
+    }
+
+    pub(crate) fn scope<'a>(&'a self, images: Images<'a>) -> Scope<'a> {
+        Scope {
+            request: &self.scope,
+            root: images.root,
+            prev_root: images.prev_root,
+            this: images.this,
+            prev: images.prev,
+        }
+    }
+
+    /// Evaluates an optional permission; an error counts as false and is recorded.
+    pub(crate) fn permission(
+        &self,
+        expression: Option<&Expression>,
+        images: Images<'_>,
+        budget: &Budget,
+        explain: &mut DocumentExplain,
+        what: &str,
+    ) -> Tri {
+        let Some(expression) = expression else {
+            return Tri::Undefined;
+        };
+        match expression.evaluate(&self.scope(images), budget) {
+            Ok(true) => Tri::True,
+            Ok(false) => Tri::False,
+            Err(error) => {
+                explain.diagnostics.push(format!("{what}: {error}"));
+                Tri::False
+            }
+        }
+    }
+
+    /// `document_filters`: whether the role may see the document at all (read, or write
+    /// which implies read). `None` when the role has no document filters.
+    pub(crate) fn document_visible(
+        &self,
+        role: &Role,
+        images: Images<'_>,
+        budget: &Budget,
+        explain: &mut DocumentExplain,
+    ) -> Option<bool> {
+        let filters = role.document_filters.as_ref()?;
+        Some(self.either(filters, images, budget, explain, "document_filters"))
+    }
+
+    /// True when the permission's read or write holds (write implies read).
+    pub(crate) fn either(
+        &self,
+        permission: &Permission,
+        images: Images<'_>,
+        budget: &Budget,
+        explain: &mut DocumentExplain,
+        what: &str,
+    ) -> bool {
+        let read = self.permission(
+            permission.read.as_ref(),
+            images,
+            budget,
+            explain,
+            &format!("{what}.read"),
+        );
+        read == Tri::True
+            || self.permission(
+                permission.write.as_ref(),
+                images,
+                budget,
+                explain,
+                &format!("{what}.write"),
+            ) == Tri::True
+    }
+
+    fn read_access(
+        &self,
+        role: &Role,
+        images: Images<'_>,
+        budget: &Budget,
+        explain: &mut DocumentExplain,
+    ) -> Access {
+        if self.document_visible(role, images, budget, explain) == Some(false) {
+            return Access::None("document_filters: neither read nor write holds".to_owned());
+        }
+        let read = self.permission(role.read.as_ref(), images, budget, explain, "read");
+        if read == Tri::True {
+            explain.access = Some("full");
+            return Access::Full;
+        }
+        let write = self.permission(role.write.as_ref(), images, budget, explain, "write");
+        if write == Tri::True {
+            explain.access = Some("full");
+            return Access::Full;
+        }
+        if read == Tri::False {
+            return Access::None("read is false and write does not hold".to_owned());
+        }
+        if role.fields.is_none() && role.additional_fields.is_none() {
+            return Access::None(
+                "the role grants no read (no read, write, fields or additional_fields)".to_owned(),
+            );
+        }
+        Access::Fields
+    }
+}
+
+enum Access {
+    Full,
+    Fields,
+    None(String),
+}
+
+fn merge_queries(client: &Document, clauses: Vec<Bson>) -> Document {
+    if clauses.is_empty() {
+        return client.clone();
+    }
+    let mut all = Vec::with_capacity(clauses.len() + 1);
+    if !client.is_empty() {
+        all.push(Bson::Document(client.clone()));
+    }
+    all.extend(clauses);
+    bson::doc! {"$and": all}
+}
+
+/// Merges the applied filters' projections; they must all include or all exclude.
+fn merge_projections(projections: &[&Document]) -> Result<Option<(Document, Projection)>, String> {
+    if projections.is_empty() {
+        return Ok(None);
+    }
+    let mut inclusion: Option<bool> = None;
+    let mut merged = Document::new();
+    for projection in projections {
+        let compiled = Projection::compile(projection).map_err(|error| error.to_string())?;
+        let kind = compiled.is_inclusion();
+        if inclusion.is_some_and(|previous| previous != kind) {
+            return Err("inclusive and exclusive filter projections cannot be combined".to_owned());
+        }
+        inclusion = Some(kind);
+        for (key, value) in projection.iter() {
+            merged.insert(key.clone(), value.clone());
+        }
+    }
+    let compiled = Projection::compile(&merged).map_err(|error| error.to_string())?;
+    Ok(Some((merged, compiled)))
+}

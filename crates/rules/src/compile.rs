@@ -1,0 +1,481 @@
+//! Config to compiled rule set: every expression parsed, every query and projection checked,
+//! once. The result is immutable and shared behind an `Arc`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bson::{Bson, Document};
+use serde_json::Value;
+
+use crate::config::{
+    AdditionalFieldsConfig, AppConfig, CollectionConfig, DataSourceConfig, FieldConfig,
+    FilterConfig, RoleConfig,
+};
+use crate::error::{ConfigError, JsonPath, Origin};
+use crate::expr::{parse_expression, parse_operand, Expression, Operand, RequestScope};
+use crate::function::FunctionSet;
+use crate::schema::Schema;
+
+/// An app's rules, compiled: evaluate many requests against it, share it behind an `Arc`, and
+/// build a new one to reload.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    data_sources: BTreeMap<String, CompiledDataSource>,
+    values: Option<Bson>,
+    environment: Option<Bson>,
+    functions: Option<Arc<FunctionSet>>,
+    empty: Arc<NamespaceRules>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct CompiledDataSource {
+    default: Arc<NamespaceRules>,
+    collections: BTreeMap<(String, String), Arc<NamespaceRules>>,
+}
+
+/// Where a namespace's roles come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RoleSource {
+    /// The collection's `rules.json`.
+    Collection,
+    /// The data source's `default_rule.json` (the collection has no roles of its own).
+    Default,
+    /// Neither has roles: every document is denied.
+    #[default]
+    None,
+}
+
+/// The compiled rules of one collection: roles (collection roles, else default roles),
+/// filters and schema.
+#[derive(Debug, Clone, Default)]
+pub struct NamespaceRules {
+    pub(crate) roles: Vec<Role>,
+    pub(crate) role_source: RoleSource,
+    pub(crate) filters: Vec<QueryFilter>,
+    pub(crate) schema: Option<Schema>,
+}
+
+impl NamespaceRules {
+    /// Where the roles come from.
+    pub fn role_source(&self) -> RoleSource {
+        self.role_source
+    }
+
+    /// Role names in evaluation order.
+    pub fn role_names(&self) -> impl Iterator<Item = &str> {
+        self.roles.iter().map(|role| role.name.as_str())
+    }
+}
+
+/// A compiled role.
+#[derive(Debug, Clone)]
+pub(crate) struct Role {
+    pub(crate) name: String,
+    pub(crate) apply_when: Expression,
+    pub(crate) document_filters: Option<Permission>,
+    pub(crate) read: Option<Expression>,
+    pub(crate) write: Option<Expression>,
+    pub(crate) insert: Option<Expression>,
+    pub(crate) delete: Option<Expression>,
+    /// Kept for `$search`, which Rampart does not serve yet.
+    #[allow(dead_code)]
+    pub(crate) search: Option<Expression>,
+    pub(crate) fields: Option<FieldRules>,
+    pub(crate) additional_fields: Option<Permission>,
+}
+
+/// A read/write pair (`document_filters`, `additional_fields`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Permission {
+    pub(crate) read: Option<Expression>,
+    pub(crate) write: Option<Expression>,
+}
+
+/// Field permissions by field name.
+pub(crate) type FieldRules = BTreeMap<String, FieldRule>;
+
+/// One field's permissions.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FieldRule {
+    pub(crate) own: Permission,
+    pub(crate) fields: FieldRules,
+}
+
+impl FieldRule {
+    /// A field with read or write of its own governs its whole subtree; nested `fields` count
+    /// only when it has neither.
+    pub(crate) fn has_own(&self) -> bool {
+        self.own.read.is_some() || self.own.write.is_some()
+    }
+}
+
+/// A compiled query filter.
+#[derive(Debug, Clone)]
+pub(crate) struct QueryFilter {
+    pub(crate) name: String,
+    pub(crate) apply_when: Expression,
+    pub(crate) query: Option<Operand>,
+    pub(crate) projection: Option<Document>,
+}
+
+/// The user a request runs as: what `%%user` shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct User {
+    /// Account id (`%%user.id`).
+    pub id: String,
+    /// `"normal"`, or `"server"` for API-key users (`%%user.type`).
+    pub user_type: String,
+    /// Provider metadata (`%%user.data`).
+    pub data: Document,
+    /// Custom user data (`%%user.custom_data`).
+    pub custom_data: Document,
+    /// Identities (`%%user.identities`).
+    pub identities: Vec<Document>,
+}
+
+impl User {
+    /// The `%%user` document.
+    pub fn to_document(&self) -> Document {
+        let identities: Vec<Bson> = self
+            .identities
+            .iter()
+            .cloned()
+            .map(Bson::Document)
+            .collect();
+        bson::doc! {
+            "id": &self.id,
+            "type": &self.user_type,
+            "data": self.data.clone(),
+            "custom_data": self.custom_data.clone(),
+            "identities": identities,
+        }
+    }
+}
+
+impl RuleSet {
+    /// Compiles an app's rules.
+    pub fn compile(config: &AppConfig) -> Result<RuleSet, ConfigError> {
+        let functions = if config.functions.is_empty() {
+            None
+        } else {
+            Some(Arc::new(FunctionSet::compile(&config.functions)?))
+        };
+        let mut data_sources = BTreeMap::new();
+        for (service, source) in &config.data_sources {
+            data_sources.insert(service.clone(), compile_data_source(source)?);
+        }
+        let mut values = Document::new();
+        for (name, value) in &config.values {
+            let value = rampart_mql::from_json_value(value).map_err(|error| {
+                ConfigError::invalid(
+                    &format!("values/{name}.json"),
+                    &JsonPath::root().key("value"),
+                    error.to_string(),
+                )
+            })?;
+            values.insert(name.clone(), value);
+        }
+        let environment = match &config.environment {
+            None => None,
+            Some(value) => Some(rampart_mql::from_json_value(value).map_err(|error| {
+                ConfigError::invalid("environment", &JsonPath::root(), error.to_string())
+            })?),
+        };
+        Ok(RuleSet {
+            data_sources,
+            values: Some(Bson::Document(values)),
+            environment,
+            functions,
+            empty: Arc::default(),
+        })
+    }
+
+    /// The rules of `database.collection` in `service`: its own roles, else the data source's
+    /// default roles, else none (every document denied).
+    pub fn namespace(
+        &self,
+        service: &str,
+        database: &str,
+        collection: &str,
+    ) -> Arc<NamespaceRules> {
+        let Some(source) = self.data_sources.get(service) else {
+            return Arc::clone(&self.empty);
+        };
+        source
+            .collections
+            .get(&(database.to_owned(), collection.to_owned()))
+            .unwrap_or(&source.default)
+            .clone()
+    }
+
+    /// Service names that have rules.
+    pub fn services(&self) -> impl Iterator<Item = &str> {
+        self.data_sources.keys().map(String::as_str)
+    }
+
+    /// The expansions fixed for one request.
+    pub(crate) fn request_scope(
+        &self,
+        user: Option<&User>,
+        request: Option<Document>,
+    ) -> RequestScope {
+        RequestScope {
+            user: user.map(|user| Bson::Document(user.to_document())),
+            values: self.values.clone(),
+            environment: self.environment.clone(),
+            request: request.map(Bson::Document),
+            functions: self.functions.clone(),
+        }
+    }
+}
+
+fn compile_data_source(source: &DataSourceConfig) -> Result<CompiledDataSource, ConfigError> {
+    let file = source.default_rule_source.as_str();
+    let (default_roles, default_filters) = match &source.default_rule {
+        None => (Vec::new(), Vec::new()),
+        Some(rule) => (
+            compile_roles(&rule.roles, file)?,
+            compile_filters(&rule.filters, file)?,
+        ),
+    };
+    let default = NamespaceRules {
+        role_source: if default_roles.is_empty() {
+            RoleSource::None
+        } else {
+            RoleSource::Default
+        },
+        roles: default_roles.clone(),
+        filters: default_filters.clone(),
+        schema: None,
+    };
+    let mut collections = BTreeMap::new();
+    for (key, collection) in &source.collections {
+        let compiled = compile_collection(collection, &default)?;
+        collections.insert(key.clone(), Arc::new(compiled));
+    }
+    Ok(CompiledDataSource {
+        default: Arc::new(default),
+        collections,
+    })
+}
+
+fn compile_collection(
+    collection: &CollectionConfig,
+    default: &NamespaceRules,
+) -> Result<NamespaceRules, ConfigError> {
+    let file = collection.rules_source.as_str();
+    let (roles, filters) = match &collection.rules {
+        None => (Vec::new(), Vec::new()),
+        Some(rules) => (
+            compile_roles(&rules.roles, file)?,
+            compile_filters(&rules.filters, file)?,
+        ),
+    };
+    let schema = match &collection.schema {
+        None => None,
+        Some(schema) => Some(Schema::compile(
+            schema,
+            &Origin::new(&collection.schema_source, JsonPath::root()),
+        )?),
+    };
+    // No fallback: collection roles, if any, are the only roles. Without them the collection
+    // uses the default roles and its filters add to the default filters.
+    Ok(if roles.is_empty() {
+        NamespaceRules {
+            roles: default.roles.clone(),
+            role_source: default.role_source,
+            filters: filters
+                .into_iter()
+                .chain(default.filters.iter().cloned())
+                .collect(),
+            schema,
+        }
+    } else {
+        NamespaceRules {
+            roles,
+            role_source: RoleSource::Collection,
+            filters,
+            schema,
+        }
+    })
+}
+
+fn compile_roles(roles: &[RoleConfig], file: &str) -> Result<Vec<Role>, ConfigError> {
+    let mut compiled: Vec<Role> = Vec::with_capacity(roles.len());
+    for (index, role) in roles.iter().enumerate() {
+        let at = Origin::new(file, JsonPath::root().key("roles").index(index));
+        if role.name.is_empty() || role.name.chars().count() > 100 {
+            return Err(at
+                .key("name")
+                .error("a role name must have 1 to 100 characters"));
+        }
+        if compiled.iter().any(|other| other.name == role.name) {
+            return Err(at
+                .key("name")
+                .error(format!("duplicate role name `{}`", role.name)));
+        }
+        compiled.push(compile_role(role, &at)?);
+    }
+    Ok(compiled)
+}
+
+fn optional(value: Option<&Value>, at: &Origin<'_>) -> Result<Option<Expression>, ConfigError> {
+    value.map(|value| parse_expression(value, at)).transpose()
+}
+
+fn compile_role(role: &RoleConfig, at: &Origin<'_>) -> Result<Role, ConfigError> {
+    let apply_when = match &role.apply_when {
+        None => Expression::always(),
+        Some(value) => parse_expression(value, &at.key("apply_when"))?,
+    };
+    let document_filters = match &role.document_filters {
+        None => None,
+        Some(filters) => Some(Permission {
+            read: optional(
+                filters.read.as_ref(),
+                &at.key("document_filters").key("read"),
+            )?,
+            write: optional(
+                filters.write.as_ref(),
+                &at.key("document_filters").key("write"),
+            )?,
+        }),
+    };
+    let fields = match &role.fields {
+        None => None,
+        Some(fields) => Some(compile_fields(fields, &at.key("fields"))?),
+    };
+    Ok(Role {
+        name: role.name.clone(),
+        apply_when,
+        document_filters,
+        read: optional(role.read.as_ref(), &at.key("read"))?,
+        write: optional(role.write.as_ref(), &at.key("write"))?,
+        insert: optional(role.insert.as_ref(), &at.key("insert"))?,
+        delete: optional(role.delete.as_ref(), &at.key("delete"))?,
+        search: optional(role.search.as_ref(), &at.key("search"))?,
+        fields,
+        additional_fields: role
+            .additional_fields
+            .as_ref()
+            .map(|additional| compile_additional(additional, &at.key("additional_fields")))
+            .transpose()?,
+    })
+}
+
+fn compile_additional(
+    additional: &AdditionalFieldsConfig,
+    at: &Origin<'_>,
+) -> Result<Permission, ConfigError> {
+    Ok(Permission {
+        read: optional(additional.read.as_ref(), &at.key("read"))?,
+        write: optional(additional.write.as_ref(), &at.key("write"))?,
+    })
+}
+
+fn compile_fields(
+    fields: &BTreeMap<String, FieldConfig>,
+    at: &Origin<'_>,
+) -> Result<FieldRules, ConfigError> {
+    let mut compiled = FieldRules::new();
+    for (name, field) in fields {
+        let here = at.key(name);
+        if name.is_empty() || name.contains('.') || name.starts_with('$') {
+            return Err(here.error(format!(
+                "field name `{name}` must be one plain name (nest embedded fields under `fields`)"
+            )));
+        }
+        let nested = match &field.fields {
+            None => FieldRules::new(),
+            Some(nested) => compile_fields(nested, &here.key("fields"))?,
+        };
+        compiled.insert(
+            name.clone(),
+            FieldRule {
+                own: Permission {
+                    read: optional(field.read.as_ref(), &here.key("read"))?,
+                    write: optional(field.write.as_ref(), &here.key("write"))?,
+                },
+                fields: nested,
+            },
+        );
+    }
+    Ok(compiled)
+}
+
+fn compile_filters(filters: &[FilterConfig], file: &str) -> Result<Vec<QueryFilter>, ConfigError> {
+    filters
+        .iter()
+        .enumerate()
+        .map(|(index, filter)| {
+            compile_filter(
+                filter,
+                &Origin::new(file, JsonPath::root().key("filters").index(index)),
+            )
+        })
+        .collect()
+}
+
+fn compile_filter(filter: &FilterConfig, at: &Origin<'_>) -> Result<QueryFilter, ConfigError> {
+    let apply_when = match &filter.apply_when {
+        None => Expression::always(),
+        Some(value) => parse_expression(value, &at.key("apply_when"))?,
+    };
+    if apply_when.reads_document() {
+        // Filters run before any document is read.
+        return Err(at.key("apply_when").error(
+            "a filter's `apply_when` cannot use `%%root`, `%%prevRoot`, `%%this`, `%%prev` or field names",
+        ));
+    }
+    let query = match &filter.query {
+        None => None,
+        Some(Value::Object(map)) if map.is_empty() => None,
+        Some(value @ Value::Object(_)) => {
+            let operand = parse_operand(value, &at.key("query"))?;
+            if operand_reads_document(&operand) {
+                return Err(at
+                    .key("query")
+                    .error("a filter's query cannot refer to the document"));
+            }
+            Some(operand)
+        }
+        Some(_) => return Err(at.key("query").error("a filter's query must be an object")),
+    };
+    let projection = match &filter.projection {
+        None => None,
+        Some(Value::Object(map)) if map.is_empty() => None,
+        Some(value) => Some(compile_projection(value, &at.key("projection"))?),
+    };
+    Ok(QueryFilter {
+        name: filter.name.clone(),
+        apply_when,
+        query,
+        projection,
+    })
+}
+
+fn operand_reads_document(operand: &Operand) -> bool {
+    operand.reads_document()
+}
+
+fn compile_projection(value: &Value, at: &Origin<'_>) -> Result<Document, ConfigError> {
+    let Value::Object(map) = value else {
+        return Err(at.error("a projection must be an object"));
+    };
+    let mut projection = Document::new();
+    for (key, item) in map {
+        let include = match item {
+            Value::Bool(flag) => *flag,
+            Value::Number(number) if number.as_f64() == Some(1.0) => true,
+            Value::Number(number) if number.as_f64() == Some(0.0) => false,
+            _ => {
+                return Err(at
+                    .key(key)
+                    .error("projection values must be 0, 1, true or false"))
+            }
+        };
+        projection.insert(key.clone(), i32::from(include));
+    }
+    rampart_mql::Projection::compile(&projection).map_err(|error| at.error(error.to_string()))?;
+    Ok(projection)
+}

@@ -1,0 +1,202 @@
+//! The App Services expression language: parsed once into a tree, evaluated against a scope
+//! (the request's user, values, environment and request, and the documents being decided).
+//!
+//! Matching follows MongoDB query semantics: each test on a value is turned into a small
+//! MongoDB filter over that value and run by `rampart-mql`, so arrays, type brackets, `null`
+//! and missing fields behave exactly as in a query.
+
+mod eval;
+mod parse;
+
+use bson::Bson;
+
+pub use eval::RequestScope;
+pub(crate) use eval::{Budget, EvalError, Scope};
+pub(crate) use parse::{parse_expression, parse_operand};
+
+/// The deepest nesting an expression may have (operators, documents, arrays).
+pub const MAX_EXPRESSION_DEPTH: usize = 32;
+
+/// Evaluation steps one decision may spend before it is denied.
+pub const MAX_EVALUATION_STEPS: u32 = 100_000;
+
+/// A compiled expression.
+#[derive(Debug, Clone)]
+pub(crate) struct Expression {
+    node: Node,
+    reads_document: bool,
+}
+
+impl Expression {
+    /// The constant `true`, the meaning of an absent `apply_when`.
+    pub(crate) fn always() -> Self {
+        Expression {
+            node: Node::Constant(true),
+            reads_document: false,
+        }
+    }
+
+    /// Whether the expression refers to `%%root`, `%%prevRoot`, `%%this`, `%%prev` or a bare
+    /// field name: only such expressions must be evaluated per document.
+    pub(crate) fn reads_document(&self) -> bool {
+        self.reads_document
+    }
+
+    /// Evaluates the expression; `Err` is an evaluation error, which callers count as "does
+    /// not apply" and record.
+    pub(crate) fn evaluate(&self, scope: &Scope<'_>, budget: &Budget) -> Result<bool, EvalError> {
+        eval::node(&self.node, scope, budget)
+    }
+}
+
+/// A node of the tree.
+#[derive(Debug, Clone)]
+enum Node {
+    Constant(bool),
+    /// Keys of one object, and `%and`: all must hold (empty holds).
+    All(Vec<Node>),
+    /// `%or`: one must hold (empty fails).
+    Any(Vec<Node>),
+    /// `<subject>: <test>`.
+    Test {
+        subject: Reference,
+        test: Test,
+    },
+}
+
+/// Where a value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    Root,
+    PrevRoot,
+    This,
+    Prev,
+    User,
+    Values,
+    Environment,
+    Request,
+    True,
+    False,
+}
+
+impl Source {
+    fn reads_document(self) -> bool {
+        matches!(
+            self,
+            Source::Root | Source::PrevRoot | Source::This | Source::Prev
+        )
+    }
+}
+
+/// An expansion (`%%user.data.email`) or a bare field name (`owner.id`, meaning `%%root.owner.id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reference {
+    source: Source,
+    path: Vec<String>,
+}
+
+/// What a subject's value must satisfy.
+#[derive(Debug, Clone)]
+enum Test {
+    /// Equality (an array on the right also accepts membership, see `docs/rules-semantics.md`).
+    Equals(Operand),
+    /// Query operators, all of which must hold.
+    Compare(Vec<(Comparison, Operand)>),
+    /// `%and` on a value.
+    All(Vec<Test>),
+    /// `%or` on a value.
+    Any(Vec<Test>),
+}
+
+/// A query operator usable in expressions; written with `%` or `$`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Comparison {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    In,
+    Nin,
+    Exists,
+}
+
+impl Comparison {
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "eq" => Comparison::Eq,
+            "ne" => Comparison::Ne,
+            "gt" => Comparison::Gt,
+            "gte" => Comparison::Gte,
+            "lt" => Comparison::Lt,
+            "lte" => Comparison::Lte,
+            "in" => Comparison::In,
+            "nin" => Comparison::Nin,
+            "exists" => Comparison::Exists,
+            _ => return None,
+        })
+    }
+
+    fn mongo_name(self) -> &'static str {
+        match self {
+            Comparison::Eq => "$eq",
+            Comparison::Ne => "$ne",
+            Comparison::Gt => "$gt",
+            Comparison::Gte => "$gte",
+            Comparison::Lt => "$lt",
+            Comparison::Lte => "$lte",
+            Comparison::In => "$in",
+            Comparison::Nin => "$nin",
+            Comparison::Exists => "$exists",
+        }
+    }
+}
+
+/// A value: literal, expansion, a document or array holding expansions, or a value operator.
+#[derive(Debug, Clone)]
+pub(crate) enum Operand {
+    Literal(Bson),
+    Reference(Reference),
+    Array(Vec<Operand>),
+    Document(Vec<(String, Operand)>),
+    Function {
+        name: String,
+        arguments: Vec<Operand>,
+    },
+    Convert(Conversion, Box<Operand>),
+}
+
+impl Operand {
+    pub(crate) fn reads_document(&self) -> bool {
+        match self {
+            Operand::Literal(_) => false,
+            Operand::Reference(reference) => reference.source.reads_document(),
+            Operand::Array(items) => items.iter().any(Operand::reads_document),
+            Operand::Document(entries) => entries.iter().any(|(_, item)| item.reads_document()),
+            Operand::Function { arguments, .. } => arguments.iter().any(Operand::reads_document),
+            Operand::Convert(_, inner) => inner.reads_document(),
+        }
+    }
+
+    /// Resolves the operand; `Ok(None)` when an expansion in it has no value.
+    pub(crate) fn resolve(
+        &self,
+        scope: &Scope<'_>,
+        budget: &Budget,
+    ) -> Result<Option<Bson>, EvalError> {
+        eval::operand(self, scope, budget)
+    }
+}
+
+/// `%stringToOid`, `%oidToString`, `%stringToUuid`, `%uuidToString`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Conversion {
+    StringToOid,
+    OidToString,
+    StringToUuid,
+    UuidToString,
+}
+
+#[cfg(test)]
+mod tests;

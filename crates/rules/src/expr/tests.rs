@@ -1,0 +1,91 @@
+use bson::{doc, Bson};
+use serde_json::json;
+
+use super::*;
+use crate::error::{JsonPath, Origin};
+
+fn compile(value: serde_json::Value) -> Expression {
+    parse_expression(&value, &Origin::new("test", JsonPath::root())).unwrap()
+}
+
+fn scope_user() -> RequestScope {
+    RequestScope {
+        user: Some(Bson::Document(
+            doc! {"id": "u1", "data": {"groups": ["a", "b"]}},
+        )),
+        ..RequestScope::default()
+    }
+}
+
+fn holds(expression: &Expression, root: Option<&bson::Document>) -> Result<bool, EvalError> {
+    let request = scope_user();
+    let scope = Scope {
+        request: &request,
+        root,
+        prev_root: None,
+        this: None,
+        prev: None,
+    };
+    expression.evaluate(&scope, &Budget::default())
+}
+
+#[test]
+fn empty_object_is_true_and_keys_are_anded() {
+    assert!(holds(&compile(json!({})), None).unwrap());
+    let both = compile(json!({"owner": "%%user.id", "x": {"$gt": 1}}));
+    assert!(holds(&both, Some(&doc! {"owner": "u1", "x": 2})).unwrap());
+    assert!(!holds(&both, Some(&doc! {"owner": "u1", "x": 1})).unwrap());
+}
+
+#[test]
+fn unresolved_expansion_matches_nothing_even_with_ne() {
+    let ne = compile(json!({"owner": {"$ne": "%%user.custom_data.missing"}}));
+    assert!(!holds(&ne, Some(&doc! {"owner": "u1"})).unwrap());
+}
+
+#[test]
+fn array_subjects_use_mongodb_semantics() {
+    let member = compile(json!({"%%user.data.groups": "b"}));
+    assert!(holds(&member, None).unwrap());
+    let exists = compile(json!({"%%prevRoot": {"%exists": false}}));
+    assert!(holds(&exists, None).unwrap());
+}
+
+#[test]
+fn reading_the_document_without_one_is_an_error() {
+    let owner = compile(json!({"owner": "%%user.id"}));
+    assert!(owner.reads_document());
+    assert_eq!(holds(&owner, None), Err(EvalError::DocumentUnavailable));
+}
+
+#[test]
+fn conversions_round_trip() {
+    let oid = compile(json!({"_id": {"%stringToOid": "65d000000000000000000001"}}));
+    let id = bson::oid::ObjectId::parse_str("65d000000000000000000001").unwrap();
+    assert!(holds(&oid, Some(&doc! {"_id": id})).unwrap());
+    let uuid = compile(json!({"%%true": {"%and": [{"$exists": true}]}}));
+    assert!(holds(&uuid, None).unwrap());
+}
+
+#[test]
+fn unknown_expansions_and_operators_are_config_errors() {
+    let at = Origin::new("rules.json", JsonPath::root().key("apply_when"));
+    let error = parse_expression(&json!({"%%ctx.user": 1}), &at).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "`rules.json` at `$.apply_when[\"%%ctx.user\"]`: unknown expansion `%%ctx`"
+    );
+    assert!(parse_expression(&json!({"%nor": []}), &at).is_err());
+    assert!(parse_expression(&json!({"a": {"$regex": "x"}}), &at).is_err());
+    assert!(parse_expression(&json!("yes"), &at).is_err());
+}
+
+#[test]
+fn depth_is_bounded() {
+    let mut value = json!(true);
+    for _ in 0..(MAX_EXPRESSION_DEPTH + 2) {
+        value = json!({"%or": [value]});
+    }
+    let at = Origin::new("rules.json", JsonPath::root());
+    assert!(parse_expression(&value, &at).is_err());
+}
