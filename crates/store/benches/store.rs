@@ -1,0 +1,110 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Embedded store throughput at 10k and 100k documents (and 1M with `RAMPART_BENCH_1M=1`):
+//! point lookups by `_id`, indexed equality finds, full scans and inserts. Criterion prints
+//! elements per second per size, so the growth with collection size is visible side by side.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use bson::{doc, Document};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use rampart_store::{EmbeddedStore, FindOptions, IndexModel, Namespace, Store};
+
+fn sizes() -> Vec<u64> {
+    let mut sizes = vec![10_000, 100_000];
+    if std::env::var("RAMPART_BENCH_1M").is_ok_and(|v| v == "1") {
+        sizes.push(1_000_000);
+    }
+    sizes
+}
+
+fn document(i: u64) -> Document {
+    doc! {
+        "_id": i as i64,
+        "k": (i * 7919 % 1_000_003) as i64,
+        "name": format!("user-{i}"),
+        "tags": ["a", "b"],
+        "score": (i % 100) as f64 / 3.0,
+    }
+}
+
+/// A store with `size` documents and an index on `k`, built once per size.
+fn build(size: u64) -> (tempfile::TempDir, EmbeddedStore, Namespace) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let ns = Namespace::new("bench", "users").unwrap();
+    store
+        .create_index(
+            &ns,
+            IndexModel {
+                keys: doc! {"k": 1},
+                name: None,
+                unique: false,
+            },
+        )
+        .unwrap();
+    let mut next = 0;
+    while next < size {
+        let end = (next + 10_000).min(size);
+        store
+            .insert_many(&ns, (next..end).map(document).collect(), true)
+            .unwrap();
+        next = end;
+    }
+    (dir, store, ns)
+}
+
+fn bench_store(c: &mut Criterion) {
+    let mut group = c.benchmark_group("store");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for size in sizes() {
+        let (_dir, store, ns) = build(size);
+        let mut probe = 0u64;
+        let mut next_probe = move || {
+            probe = (probe + 7_919) % size;
+            probe
+        };
+        group.throughput(Throughput::Elements(1));
+        group.bench_with_input(BenchmarkId::new("find_by_id", size), &size, |b, _| {
+            b.iter(|| {
+                let filter = doc! {"_id": next_probe() as i64};
+                black_box(store.find(&ns, FindOptions::filter(filter)).unwrap().next())
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("find_indexed_eq", size), &size, |b, _| {
+            b.iter(|| {
+                let filter = doc! {"k": (next_probe() * 7919 % 1_000_003) as i64};
+                black_box(
+                    store
+                        .find(&ns, FindOptions::filter(filter))
+                        .unwrap()
+                        .count(),
+                )
+            })
+        });
+        let mut id = size;
+        group.bench_with_input(BenchmarkId::new("insert_one", size), &size, |b, _| {
+            b.iter(|| {
+                id += 1;
+                black_box(store.insert_one(&ns, document(id)).unwrap())
+            })
+        });
+        group.throughput(Throughput::Elements(size));
+        group.bench_with_input(BenchmarkId::new("full_scan", size), &size, |b, _| {
+            b.iter(|| {
+                black_box(
+                    store
+                        .count_documents(&ns, &doc! {"name": "nobody"}, 0, None)
+                        .unwrap(),
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_store);
+criterion_main!(benches);
