@@ -12,6 +12,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use rampart_store::Store;
+
+use crate::observability::Observability;
 use tokio::net::TcpListener;
 
 /// State shared by every request.
@@ -20,6 +22,7 @@ pub struct AppState {
     // load balancer stops routing here before connections are closed.
     ready: AtomicBool,
     store: Arc<dyn Store>,
+    observability: Arc<Observability>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -36,7 +39,13 @@ impl AppState {
         Arc::new(AppState {
             ready: AtomicBool::new(false),
             store,
+            observability: Observability::new(),
         })
+    }
+
+    /// Metrics and the audit log.
+    pub fn observability(&self) -> &Arc<Observability> {
+        &self.observability
     }
 
     /// The store every request reads and writes.
@@ -60,12 +69,24 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
 /// Liveness: the process is up and serving HTTP.
 async fn health() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// Prometheus metrics in the text exposition format.
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.observability.render(),
+    )
 }
 
 /// Readiness: start-up finished and shutdown has not begun.

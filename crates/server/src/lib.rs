@@ -16,5 +16,7 @@ pub use crate::config::{
     parse, Backend, ConfigError, LoadedConfig, LogConfig, LogFormat, RampartConfig, CONFIG_FILE,
 };
 mod http;
+mod observability;
 
 pub use crate::http::{init_logging, router, serve, shutdown_signal, AppState};
+pub use crate::observability::{AuditEvent, DecisionOutcome, Observability};
