@@ -996,3 +996,55 @@ fn errors_have_stable_codes_and_plain_messages() {
     assert_eq!((error.code(), error.code_name()), (26, "NamespaceNotFound"));
     assert_eq!(error.to_string(), "namespace `app.c` does not exist");
 }
+
+#[test]
+fn readers_are_not_blocked_by_an_open_write_transaction() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let (_dir, store) = open();
+    let store = Arc::new(store);
+    let c = ns("c");
+    seed(store.as_ref(), &c, vec![doc! {"_id": 1, "n": 1}]);
+
+    let (inside_tx, inside_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let writer = {
+        let store = Arc::clone(&store);
+        let c = c.clone();
+        std::thread::spawn(move || {
+            store
+                .transaction(&mut |txn| {
+                    txn.insert(&c, doc! {"_id": 2, "n": 2})?;
+                    txn.replace(&c, doc! {"_id": 1, "n": 100})?;
+                    inside_tx.send(()).unwrap();
+                    // Hold the write transaction open until the reader has finished.
+                    release_rx.recv().unwrap();
+                    Ok(())
+                })
+                .unwrap();
+        })
+    };
+    inside_rx.recv().unwrap();
+
+    // The read runs on another thread so a blocked read shows up as a missing answer rather
+    // than a hung test; the generous deadline only detects a deadlock, it measures nothing.
+    let (answer_tx, answer_rx) = mpsc::channel();
+    {
+        let store = Arc::clone(&store);
+        let c = c.clone();
+        std::thread::spawn(move || answer_tx.send(all(store.as_ref(), &c)).unwrap());
+    }
+    let seen = answer_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a read waited for the open write transaction");
+    // The reader sees the last committed snapshot, not the uncommitted writes.
+    assert_eq!(seen, vec![doc! {"_id": 1, "n": 1}]);
+
+    release_tx.send(()).unwrap();
+    writer.join().unwrap();
+    assert_eq!(
+        all(store.as_ref(), &c),
+        vec![doc! {"_id": 1, "n": 100}, doc! {"_id": 2, "n": 2}]
+    );
+}
