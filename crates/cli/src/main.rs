@@ -1,6 +1,7 @@
 //! The `rampart` command: one binary for the server and its tools.
 
 mod import_cmd;
+mod keys_cmd;
 mod mql_cmd;
 mod rules_cmd;
 mod serve_cmd;
@@ -34,6 +35,9 @@ enum Command {
     /// Simulate, test and lint App Services data access rules.
     #[command(subcommand)]
     Rules(rules_cmd::RulesCommand),
+    /// Create, revoke and list API keys (while the server is stopped: the store is locked).
+    #[command(subcommand)]
+    Keys(keys_cmd::KeysCommand),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
         Command::Import(args) => import_cmd::import(args),
         Command::Mql(command) => mql_cmd::run(command),
         Command::Rules(command) => rules_cmd::run(command),
+        Command::Keys(command) => keys_cmd::run(command),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

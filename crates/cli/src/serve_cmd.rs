@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use rampart_server::data_api::{load_snapshot, resolve_app_id, DataApi};
 use rampart_server::{AppState, LoadedConfig};
 
 /// Options every subcommand that touches configuration or data takes.
@@ -65,6 +66,10 @@ async fn run_server(loaded: LoadedConfig) -> Result<()> {
         .await
         .context("cannot open the store")??;
     tracing::info!(file = %store.path().display(), "embedded store open");
+    // The app loads before the port opens: a bad rule file fails start-up, not requests.
+    let store: Arc<dyn rampart_store::Store> = Arc::new(store);
+    let data_api = load_data_api(&loaded, Arc::clone(&store))?;
+    tracing::info!(app_id = data_api.app_id(), "data api ready");
     let listener = tokio::net::TcpListener::bind(loaded.listen)
         .await
         .with_context(|| format!("cannot listen on `{}`", loaded.listen))?;
@@ -74,25 +79,45 @@ async fn run_server(loaded: LoadedConfig) -> Result<()> {
     tracing::info!(%address, data_dir = %loaded.data_dir.display(), "rampart listening");
     // Scripts and tests started with `--listen 127.0.0.1:0` read the chosen port from here.
     println!("rampart listening on http://{address}");
-    let state = AppState::new(Arc::new(store));
+    let reloader = data_api.spawn_reloader();
+    let state = AppState::with_data_api(store, data_api);
     let app = rampart_server::router(state.clone());
     let grace = Duration::from_secs(loaded.config.server.shutdown_grace_seconds);
-    rampart_server::serve(
+    let served = rampart_server::serve(
         listener,
         app,
         state,
         rampart_server::shutdown_signal(),
         grace,
     )
-    .await?;
+    .await;
+    reloader.stop().await;
+    served?;
     tracing::info!("stopped");
     Ok(())
 }
 
+/// The authenticator and the Data API of the app in the configuration directory.
+fn load_data_api(
+    loaded: &LoadedConfig,
+    store: Arc<dyn rampart_store::Store>,
+) -> Result<Arc<DataApi>> {
+    let data_api = DataApi::load_with_identity(
+        &loaded.dir,
+        loaded.config.data_api.clone(),
+        &loaded.config.auth,
+        store,
+    )?;
+    Ok(Arc::new(data_api))
+}
+
 pub fn check(args: CheckArgs) -> Result<()> {
     let loaded = LoadedConfig::load(&args.config)?;
+    // The app's rules, schemas and data_api_config.json: errors name the file and JSON path.
+    let app_id = resolve_app_id(&loaded.dir, &loaded.config.data_api)?;
+    load_snapshot(&loaded.dir, &loaded.config.data_api)?;
     println!(
-        "configuration in `{}` is valid (listen {}, data in `{}`)",
+        "configuration in `{}` is valid (listen {}, data in `{}`, data api app `{app_id}`)",
         loaded.dir.display(),
         loaded.listen,
         loaded.data_dir.display()
