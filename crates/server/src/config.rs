@@ -12,13 +12,34 @@
 //! [log]
 //! format = "text"                 # "text" for people, "json" for log pipelines
 //! level = "info"                  # a tracing filter: "info", "rampart=debug,info", ...
+//!
+//! [data_api]                      # the Atlas-compatible Data API (docs/data-api.md)
+//! app_id = "todo-abcde"           # the `{app}` of `/app/{app}/endpoint/data/v1/...`; default:
+//!                                 # `app_id` or `name` of root_config.json / realm_config.json,
+//!                                 # else the configuration directory's name
+//! max_body_bytes = 16777216       # larger request bodies get 413
+//! max_documents = 50000           # most documents one request reads, returns or inserts
+//! request_timeout_seconds = 30    # then 504 (a write past its deadline commits nothing)
+//! max_concurrent_requests = 10000 # more Data API requests at once get 429
+//! reload_interval_seconds = 1     # how often rule, schema and data_api_config files are polled
+//!
+//! [data_api.secrets]              # secrets named by data_api_config.json `secret_name`; the
+//! endpoint_secret = "..."         # environment variable RAMPART_SECRET_<NAME> wins over these
+//!
+//! [auth]                          # how callers authenticate (rampart-identity's AuthConfig)
 //! ```
+//!
+//! The configuration directory also holds the App Services app: `data_sources/<service>/...`
+//! (rules and schemas), optional `data_api_config.json`, `root_config.json` or
+//! `realm_config.json`, `values/`, `environments/` and `functions/`.
 //!
 //! Every key is optional; unknown keys are errors. Command-line options override the file.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use rampart_identity::AuthConfig;
 use serde::Deserialize;
 
 /// The name of the configuration file inside the configuration directory.
@@ -49,6 +70,122 @@ pub struct RampartConfig {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// The Data API.
+    #[serde(default)]
+    pub data_api: DataApiSettings,
+    /// Authentication of callers.
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+/// `[data_api]`
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataApiSettings {
+    /// The app id in Data API URLs; see the module documentation for the default.
+    #[serde(default)]
+    pub app_id: Option<String>,
+    /// Largest request body, in bytes.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Most documents one request may read, return or insert.
+    #[serde(default = "default_max_documents")]
+    pub max_documents: usize,
+    /// Seconds a request may run.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_seconds: u64,
+    /// Data API requests served at once; more are refused with 429.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent_requests: usize,
+    /// Seconds between two polls of the app files.
+    #[serde(default = "default_reload_interval")]
+    pub reload_interval_seconds: u64,
+    /// Secrets by name, for `data_api_config.json`'s `secret_name`.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+}
+
+// Secrets must never reach a log line, so Debug names them without their values.
+impl std::fmt::Debug for DataApiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataApiSettings")
+            .field("app_id", &self.app_id)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_documents", &self.max_documents)
+            .field("request_timeout_seconds", &self.request_timeout_seconds)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .field("reload_interval_seconds", &self.reload_interval_seconds)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Default for DataApiSettings {
+    fn default() -> Self {
+        DataApiSettings {
+            app_id: None,
+            max_body_bytes: default_max_body_bytes(),
+            max_documents: default_max_documents(),
+            request_timeout_seconds: default_request_timeout(),
+            max_concurrent_requests: default_max_concurrent(),
+            reload_interval_seconds: default_reload_interval(),
+            secrets: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_max_body_bytes() -> usize {
+    16 * 1024 * 1024
+}
+
+fn default_max_documents() -> usize {
+    50_000
+}
+
+fn default_request_timeout() -> u64 {
+    30
+}
+
+fn default_max_concurrent() -> usize {
+    10_000
+}
+
+fn default_reload_interval() -> u64 {
+    1
+}
+
+impl DataApiSettings {
+    fn validate(&self) -> Result<(), (String, String)> {
+        let positive = [
+            ("data_api.max_body_bytes", self.max_body_bytes as u64),
+            ("data_api.max_documents", self.max_documents as u64),
+            (
+                "data_api.request_timeout_seconds",
+                self.request_timeout_seconds,
+            ),
+            (
+                "data_api.max_concurrent_requests",
+                self.max_concurrent_requests as u64,
+            ),
+            (
+                "data_api.reload_interval_seconds",
+                self.reload_interval_seconds,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err((key.to_owned(), "must be greater than 0".to_owned()));
+            }
+        }
+        if self
+            .app_id
+            .as_deref()
+            .is_some_and(|id| id.trim().is_empty())
+        {
+            return Err(("data_api.app_id".to_owned(), "must not be empty".to_owned()));
+        }
+        Ok(())
+    }
 }
 
 /// `[server]`
@@ -201,6 +338,23 @@ impl LoadedConfig {
                 file,
                 key: Some("log.level".to_owned()),
                 message: "must not be empty".to_owned(),
+            });
+        }
+        if let Err((key, message)) = config.data_api.validate() {
+            return Err(ConfigError {
+                file,
+                key: Some(key),
+                message,
+            });
+        }
+        let mut config = config;
+        // Key files named in `[auth]` are relative to the configuration directory.
+        config.auth = config.auth.with_config_dir(dir);
+        if let Err(error) = config.auth.validate() {
+            return Err(ConfigError {
+                file,
+                key: Some("auth".to_owned()),
+                message: error.to_string(),
             });
         }
         let data_dir = dir.join(&config.storage.data_dir);

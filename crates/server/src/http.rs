@@ -9,9 +9,11 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::{Json, Router};
 use rampart_store::Store;
+
+use crate::data_api::DataApi;
 
 use crate::observability::Observability;
 use tokio::net::TcpListener;
@@ -23,6 +25,7 @@ pub struct AppState {
     ready: AtomicBool,
     store: Arc<dyn Store>,
     observability: Arc<Observability>,
+    data_api: Option<Arc<DataApi>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -40,7 +43,23 @@ impl AppState {
             ready: AtomicBool::new(false),
             store,
             observability: Observability::new(),
+            data_api: None,
         })
+    }
+
+    /// A state over `store` serving `data_api`, not ready yet.
+    pub fn with_data_api(store: Arc<dyn Store>, data_api: Arc<DataApi>) -> Arc<AppState> {
+        Arc::new(AppState {
+            ready: AtomicBool::new(false),
+            store,
+            observability: Observability::new(),
+            data_api: Some(data_api),
+        })
+    }
+
+    /// The Data API, when the server has an app.
+    pub fn data_api(&self) -> Option<&Arc<DataApi>> {
+        self.data_api.as_ref()
     }
 
     /// Metrics and the audit log.
@@ -70,6 +89,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(crate::openapi::serve))
+        .route(
+            "/app/{app}/endpoint/data/{version}/action/{action}",
+            any(crate::data_api::handle),
+        )
+        .layer(crate::observability::layer(Arc::clone(
+            &state.observability,
+        )))
         .with_state(state)
 }
 

@@ -13,10 +13,13 @@
 mod config;
 
 pub use crate::config::{
-    parse, Backend, ConfigError, LoadedConfig, LogConfig, LogFormat, RampartConfig, CONFIG_FILE,
+    parse, Backend, ConfigError, DataApiSettings, LoadedConfig, LogConfig, LogFormat,
+    RampartConfig, CONFIG_FILE,
 };
+pub mod data_api;
 mod http;
 mod observability;
+mod openapi;
 
 pub use crate::http::{init_logging, router, serve, shutdown_signal, AppState};
 pub use crate::observability::{AuditEvent, DecisionOutcome, Observability};

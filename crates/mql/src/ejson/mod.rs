@@ -186,13 +186,13 @@ pub fn to_json_string(value: &Bson, mode: ExtJsonMode) -> String {
 /// | Int32, Int64 | JSON integer |
 /// | Double | JSON number (`1.0` stays `1.0`); NaN and infinities as the strings `"NaN"`, `"Infinity"`, `"-Infinity"` |
 /// | Decimal128 | its string (`"1.5"`, `"NaN"`) |
-/// | Binary | base64 string (subtype dropped) |
-/// | Timestamp | `{"t": <seconds>, "i": <increment>}` |
-/// | Regular expression | `{"pattern": <string>, "options": <string>}` |
+/// | Binary | `{"Subtype": <number>, "Data": <base64 string>}` |
+/// | Timestamp | `{"T": <seconds>, "I": <increment>}` |
+/// | Regular expression | `{"Pattern": <string>, "Options": <string>}` |
 /// | Symbol, JavaScript code | the string |
 /// | Code with scope | `{"code": <string>, "scope": <plain document>}` |
 /// | DBPointer | `{"$ref": <namespace>, "$id": <hex string>}` |
-/// | MinKey, MaxKey | `{"$minKey": 1}`, `{"$maxKey": 1}` |
+/// | MinKey, MaxKey | `{}` |
 /// | Undefined, Null | `null` |
 pub fn to_plain_json(value: &Bson) -> Value {
     write::plain(value)

@@ -64,13 +64,11 @@ fn write(value: &Bson, flavour: Flavour) -> Value {
         Bson::DateTime(date) => write_date(date.timestamp_millis(), flavour),
         Bson::Binary(binary) => write_binary(binary, flavour),
         Bson::RegularExpression(regex) => write_regex(regex, flavour),
-        Bson::Timestamp(ts) => {
-            let body = json!({ "t": ts.time, "i": ts.increment });
-            match flavour {
-                Flavour::Plain => body,
-                _ => wrap("$timestamp", body),
-            }
-        }
+        Bson::Timestamp(ts) => match flavour {
+            // The Data API's downgrade capitalises the keys (reference §9.3).
+            Flavour::Plain => json!({ "T": ts.time, "I": ts.increment }),
+            _ => wrap("$timestamp", json!({ "t": ts.time, "i": ts.increment })),
+        },
         Bson::Symbol(text) => match flavour {
             Flavour::Plain => Value::String(text.clone()),
             _ => wrap("$symbol", Value::String(text.clone())),
@@ -90,6 +88,8 @@ fn write(value: &Bson, flavour: Flavour) -> Value {
             Value::Object(map)
         }
         Bson::DbPointer(pointer) => write_db_pointer(pointer, flavour),
+        // The Data API downgrades both keys to an empty object (reference §9.3).
+        Bson::MinKey | Bson::MaxKey if flavour == Flavour::Plain => json!({}),
         Bson::MinKey => json!({ "$minKey": 1 }),
         Bson::MaxKey => json!({ "$maxKey": 1 }),
         Bson::Undefined => match flavour {
@@ -141,7 +141,7 @@ fn write_date(millis: i64, flavour: Flavour) -> Value {
 fn write_binary(binary: &Binary, flavour: Flavour) -> Value {
     let base64 = scalars::base64_encode(&binary.bytes);
     if flavour == Flavour::Plain {
-        return Value::String(base64);
+        return json!({ "Subtype": u8::from(binary.subtype), "Data": base64 });
     }
     let subtype = format!("{:02x}", u8::from(binary.subtype));
     wrap("$binary", json!({ "base64": base64, "subType": subtype }))
@@ -152,10 +152,12 @@ fn write_regex(regex: &Regex, flavour: Flavour) -> Value {
     let mut letters: Vec<char> = regex.options.as_str().chars().collect();
     letters.sort_unstable();
     let options: String = letters.into_iter().collect();
-    let body = json!({ "pattern": regex.pattern.as_str(), "options": options });
     match flavour {
-        Flavour::Plain => body,
-        _ => wrap("$regularExpression", body),
+        Flavour::Plain => json!({ "Pattern": regex.pattern.as_str(), "Options": options }),
+        _ => wrap(
+            "$regularExpression",
+            json!({ "pattern": regex.pattern.as_str(), "options": options }),
+        ),
     }
 }
 

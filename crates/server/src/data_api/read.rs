@@ -1,0 +1,215 @@
+//! Reads: `find`, `findOne`, `aggregate`. The filters' query (with the client's) is pushed
+//! down to the store with the sort; each returned document gets its role and redaction from
+//! the rules; then the filters' and the client's projections; `skip` and `limit` count only
+//! the documents the user may see (docs/rules-semantics.md, "Reads").
+
+use bson::{Bson, Document};
+use rampart_mql::{NoCollections, Pipeline, Projection, Variables};
+use rampart_rules::QueryPlan;
+use rampart_store::FindOptions;
+
+use super::error::ApiError;
+use super::exec::{Execution, Failure, Success, Verdict};
+
+/// Stages App Services refuses in a pipeline run as a user (reference §6). `$lookup` and the
+/// other cross-collection stages would read collections outside this request's rules; they
+/// are refused rather than run unchecked (fail closed).
+const FORBIDDEN_STAGES: &[&str] = &[
+    "$collStats",
+    "$facet",
+    "$geoNear",
+    "$graphLookup",
+    "$indexStats",
+    "$lookup",
+    "$merge",
+    "$out",
+    "$unionWith",
+    "$search",
+    "$searchMeta",
+    "$currentOp",
+    "$listSessions",
+    "$changeStream",
+];
+
+/// Operators App Services refuses anywhere in a user's pipeline.
+const FORBIDDEN_OPERATORS: &[&str] = &["$function", "$setIsSubset", "$accumulator", "$where"];
+
+/// How many documents are read between two deadline checks.
+const DEADLINE_EVERY: usize = 64;
+
+/// `find` and `findOne`.
+pub(crate) fn find(ex: &Execution<'_>) -> Result<Success, Failure> {
+    let body = ex.body;
+    let one = ex.action == super::body::Action::FindOne;
+    let client_projection = match &body.projection {
+        None => None,
+        Some(spec) => Some(
+            Projection::compile(spec)
+                .map_err(|error| Failure::error(ApiError::invalid(error.message().to_owned())))?,
+        ),
+    };
+    let plan = plan(ex)?;
+    let skip = usize::try_from(body.skip).unwrap_or(usize::MAX);
+    let wanted = match (one, body.limit) {
+        (true, _) => 1,
+        (false, None | Some(0)) => ex.max_documents,
+        (false, Some(limit)) => usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .min(ex.max_documents),
+    };
+    let mut page = Vec::new();
+    let mut skipped = 0;
+    visit_visible(ex, &plan, body.sort.clone(), &mut |document| {
+        let document = match &client_projection {
+            None => document,
+            Some(projection) => projection
+                .apply(&document, None)
+                .map_err(|error| Failure::error(ApiError::invalid(error.message().to_owned())))?,
+        };
+        if skipped < skip {
+            skipped += 1;
+            return Ok(true);
+        }
+        page.push(document);
+        Ok(page.len() < wanted)
+    })?;
+    let body = if one {
+        let first = page.into_iter().next().map_or(Bson::Null, Bson::Document);
+        bson::doc! {"document": first}
+    } else {
+        let documents: Vec<Bson> = page.into_iter().map(Bson::Document).collect();
+        bson::doc! {"documents": documents}
+    };
+    Ok(Success {
+        body,
+        verdict: Verdict::allowed(None),
+    })
+}
+
+/// `aggregate`: the pipeline runs over the visible, redacted documents of the collection.
+pub(crate) fn aggregate(ex: &Execution<'_>) -> Result<Success, Failure> {
+    check_pipeline(&ex.body.pipeline).map_err(Failure::error)?;
+    let pipeline = Pipeline::compile(&ex.body.pipeline)
+        .map_err(|error| Failure::error(ApiError::invalid(error.message().to_owned())))?;
+    let plan = plan(ex)?;
+    let mut input = Vec::new();
+    let mut over = false;
+    visit_visible(ex, &plan, None, &mut |document| {
+        if input.len() >= ex.max_documents {
+            over = true;
+            return Ok(false);
+        }
+        input.push(document);
+        Ok(true)
+    })?;
+    if over {
+        // Running on a truncated input would give wrong groups and counts: refuse instead.
+        return Err(Failure::error(ApiError::invalid(format!(
+            "the pipeline would read more than {} documents (`data_api.max_documents`)",
+            ex.max_documents
+        ))));
+    }
+    ex.check_deadline()?;
+    let mut output = pipeline
+        .run(input, &NoCollections, &Variables::new())
+        .map_err(|error| Failure::error(ApiError::invalid(error.message().to_owned())))?;
+    output.truncate(ex.max_documents);
+    let documents: Vec<Bson> = output.into_iter().map(Bson::Document).collect();
+    Ok(Success {
+        body: bson::doc! {"documents": documents},
+        verdict: Verdict::allowed(None),
+    })
+}
+
+fn plan(ex: &Execution<'_>) -> Result<QueryPlan, Failure> {
+    let filter = if ex.action == super::body::Action::Aggregate {
+        Document::new()
+    } else {
+        ex.body.filter.clone()
+    };
+    let plan = ex.authorizer.plan_query(&filter);
+    match plan.error() {
+        Some(message) => Err(Failure::plan(message)),
+        None => Ok(plan),
+    }
+}
+
+/// Calls `visit` with each document the user may see, redacted and projected by the filters,
+/// in query order, until it returns false.
+fn visit_visible(
+    ex: &Execution<'_>,
+    plan: &QueryPlan,
+    sort: Option<Document>,
+    visit: &mut dyn FnMut(Document) -> Result<bool, Failure>,
+) -> Result<(), Failure> {
+    let Some(query) = plan.query() else {
+        return Ok(());
+    };
+    let options = FindOptions {
+        filter: query.clone(),
+        sort,
+        ..FindOptions::default()
+    };
+    let cursor = ex
+        .store
+        .find(ex.ns, options)
+        .map_err(|error| Failure::store(&error))?;
+    for (index, stored) in cursor.enumerate() {
+        if index % DEADLINE_EVERY == 0 {
+            ex.check_deadline()?;
+        }
+        let stored = stored.map_err(|error| Failure::store(&error))?;
+        let Some(document) = ex.authorizer.read(stored).document else {
+            continue;
+        };
+        let document = plan
+            .project(document)
+            .map_err(|message| Failure::error(ApiError::invalid(message)))?;
+        if !visit(document)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses the stages and operators App Services does not run for users, anywhere in the
+/// pipeline (sub-pipelines included).
+pub(crate) fn check_pipeline(stages: &[Document]) -> Result<(), ApiError> {
+    for stage in stages {
+        for name in stage.keys() {
+            if FORBIDDEN_STAGES.contains(&name.as_str()) {
+                return Err(ApiError::invalid(format!(
+                    "the `{name}` stage is not allowed in a Data API pipeline"
+                )));
+            }
+        }
+        check_operators(&Bson::Document(stage.clone()), 0)?;
+    }
+    Ok(())
+}
+
+fn check_operators(value: &Bson, depth: usize) -> Result<(), ApiError> {
+    // The body parser already bounds nesting at 100; this keeps the walk bounded on its own.
+    if depth > rampart_mql::MAX_DEPTH {
+        return Err(ApiError::invalid("the pipeline nests too deeply"));
+    }
+    match value {
+        Bson::Document(doc) => {
+            for (key, item) in doc {
+                if FORBIDDEN_OPERATORS.contains(&key.as_str())
+                    || FORBIDDEN_STAGES.contains(&key.as_str())
+                {
+                    return Err(ApiError::invalid(format!(
+                        "`{key}` is not allowed in a Data API pipeline"
+                    )));
+                }
+                check_operators(item, depth + 1)?;
+            }
+            Ok(())
+        }
+        Bson::Array(items) => items
+            .iter()
+            .try_for_each(|item| check_operators(item, depth + 1)),
+        _ => Ok(()),
+    }
+}
