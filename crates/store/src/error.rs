@@ -73,6 +73,10 @@ pub enum StoreError {
     /// A transaction could not commit because of a concurrent write; retrying may succeed.
     #[error("write conflict: {0}")]
     Conflict(String),
+    /// A transaction body chose not to commit (a permission check refused the write); nothing
+    /// was written and retrying will not help.
+    #[error("transaction aborted: {0}")]
+    Aborted(String),
     /// The query engine rejected a filter, update, projection, sort or pipeline, or a document.
     #[error("{0}")]
     Query(#[from] MqlError),
@@ -117,6 +121,7 @@ impl StoreError {
             StoreError::Corrupt { .. } => 12,
             StoreError::Locked(_) => 98,
             StoreError::Conflict(_) => 112,
+            StoreError::Aborted(_) => 251,
             StoreError::Query(error) => error.code(),
             StoreError::BulkWrite(failure) => {
                 failure.errors.first().map_or(1, |(_, error)| error.code())
@@ -138,6 +143,7 @@ impl StoreError {
             StoreError::Corrupt { .. } => "DataCorruptionDetected",
             StoreError::Locked(_) => "DBPathInUse",
             StoreError::Conflict(_) => "WriteConflict",
+            StoreError::Aborted(_) => "TransactionAborted",
             StoreError::Query(error) => error.kind().name(),
             StoreError::BulkWrite(_) => "BulkWriteError",
             StoreError::Io(_) | StoreError::Storage(_) => "InternalError",

@@ -941,7 +941,7 @@ fn transaction_commits_all_or_nothing() {
                 Some(doc! {"_id": 1, "n": 10})
             );
             assert_eq!(txn.delete_matching(&c, &doc! {}, true)?, 1);
-            Err(StoreError::Conflict("the body gave up".into()))
+            Err(StoreError::Aborted("the body gave up".into()))
         })
         .unwrap_err();
     assert_eq!(all(&store, &c).len(), 1);

@@ -19,7 +19,7 @@ type Decided = Option<Result<Success, Failure>>;
 
 /// Aborts the transaction after a decision was recorded in the `Decided` slot.
 fn abort() -> StoreError {
-    StoreError::Conflict("aborted by the data api after a refusal".to_owned())
+    StoreError::Aborted("refused by the rules".to_owned())
 }
 
 /// Runs `body` in one transaction; a refusal it records wins over the abort error it returns.
