@@ -10,7 +10,7 @@ use rampart_mql::{to_json_value, ExtJsonMode, Projection};
 
 use crate::compile::{NamespaceRules, Permission, Role, RuleSet, User};
 use crate::explain::{DocumentExplain, FilterExplain, RoleTrial};
-use crate::expr::{Budget, Expression, RequestScope, Scope};
+use crate::expr::{Budget, Expression, RequestScope, Scope, Slots};
 
 /// Decides one request's reads and writes on one namespace.
 #[derive(Debug, Clone)]
@@ -20,6 +20,8 @@ pub struct Authorizer {
     /// Per role, its `apply_when` decided once for the request when it does not read the
     /// document.
     gates: Vec<Gate>,
+    /// Whether explanations record the parts that cost per role or per field.
+    pub(crate) explanations: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -74,7 +76,8 @@ impl RuleSet {
         request: Option<Document>,
     ) -> Authorizer {
         let rules = self.namespace(service, database, collection);
-        let scope = self.request_scope(user, request);
+        let mut scope = self.request_scope(user, request);
+        scope.prepared = Slots::new(rules.slots);
         let gates = rules
             .roles
             .iter()
@@ -84,6 +87,7 @@ impl RuleSet {
             rules,
             scope,
             gates,
+            explanations: true,
         }
     }
 }
@@ -147,6 +151,15 @@ pub struct ReadDecision {
 }
 
 impl Authorizer {
+    /// Leaves out of each document's explanation the parts that cost an allocation per role
+    /// or per field: `id`, `roles_tried` and `withheld_fields`. Decisions do not change, and
+    /// `role`, `access`, `failed_check` and `diagnostics` are still recorded. For callers
+    /// that do not show per-document explanations (the Data API unless asked to explain).
+    pub fn without_explanations(mut self) -> Self {
+        self.explanations = false;
+        self
+    }
+
     /// The compiled rules this authorizer applies.
     pub fn rules(&self) -> &NamespaceRules {
         &self.rules
@@ -233,7 +246,7 @@ impl Authorizer {
                 };
             };
             match self.read_access(role, images, &budget, &mut explain) {
-                Access::Full => Vec::new(),
+                Access::Full => crate::redact::Removals::default(),
                 Access::None(reason) => {
                     explain.access = Some("none");
                     explain.failed_check = Some(reason);
@@ -248,8 +261,8 @@ impl Authorizer {
                 }
             }
         };
-        for path in &removals {
-            crate::redact::remove_path(&mut document, path);
+        if !removals.is_empty() {
+            crate::redact::remove(&mut document, &removals);
         }
         if document.is_empty() {
             explain.failed_check = Some("the role can read no field of this document".to_owned());
@@ -265,6 +278,9 @@ impl Authorizer {
     }
 
     pub(crate) fn new_explain(&self, document: &Document) -> DocumentExplain {
+        if !self.explanations {
+            return DocumentExplain::default();
+        }
         DocumentExplain {
             id: document
                 .get("_id")
@@ -282,39 +298,39 @@ impl Authorizer {
         explain: &mut DocumentExplain,
     ) -> Option<&Role> {
         for (role, gate) in self.rules.roles.iter().zip(&self.gates) {
-            let mut trial = RoleTrial {
-                role: role.name.clone(),
-                ..RoleTrial::default()
+            let (outcome, per_request) = match gate {
+                Gate::Decided(holds) => (Ok(*holds), true),
+                Gate::Failed(error) => (Err(error.clone()), true),
+                Gate::PerDocument => (
+                    role.apply_when
+                        .evaluate(&self.scope(images), budget)
+                        .map_err(|error| error.to_string()),
+                    false,
+                ),
             };
-            match gate {
-                Gate::Decided(holds) => {
-                    trial.applied = *holds;
-                    trial.per_request = true;
-                }
-                Gate::Failed(error) => {
-                    trial.per_request = true;
-                    trial.error = Some(error.clone());
-                }
-                Gate::PerDocument => match role.apply_when.evaluate(&self.scope(images), budget) {
-                    Ok(holds) => trial.applied = holds,
-                    Err(error) => trial.error = Some(error.to_string()),
-                },
+            if self.explanations {
+                explain.roles_tried.push(RoleTrial {
+                    role: role.name.clone(),
+                    applied: outcome == Ok(true),
+                    per_request,
+                    error: outcome.as_ref().err().cloned(),
+                });
             }
-            if let Some(error) = &trial.error {
-                explain
-                    .diagnostics
-                    .push(format!("role `{}` apply_when: {error}", role.name));
-                // INVARIANT: an erroring `apply_when` ends the choice with no role. Trying the
-                // next role instead could hand the document to a broader role that the erroring
-                // one was written to shadow: fail closed.
-                explain.roles_tried.push(trial);
-                return None;
-            }
-            let applied = trial.applied;
-            explain.roles_tried.push(trial);
-            if applied {
-                explain.role = Some(role.name.clone());
-                return Some(role);
+            match outcome {
+                Ok(true) => {
+                    explain.role = Some(role.name.clone());
+                    return Some(role);
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    explain
+                        .diagnostics
+                        .push(format!("role `{}` apply_when: {error}", role.name));
+                    // INVARIANT: an erroring `apply_when` ends the choice with no role. Trying
+                    // the next role instead could hand the document to a broader role that the
+                    // erroring one was written to shadow: fail closed.
+                    return None;
+                }
             }
         }
         None
@@ -337,7 +353,7 @@ impl Authorizer {
         images: Images<'_>,
         budget: &Budget,
         explain: &mut DocumentExplain,
-        what: &str,
+        what: &dyn Fn() -> String,
     ) -> Tri {
         let Some(expression) = expression else {
             return Tri::Undefined;
@@ -346,7 +362,7 @@ impl Authorizer {
             Ok(true) => Tri::True,
             Ok(false) => Tri::False,
             Err(error) => {
-                explain.diagnostics.push(format!("{what}: {error}"));
+                explain.diagnostics.push(format!("{}: {error}", what()));
                 Tri::False
             }
         }
@@ -362,7 +378,9 @@ impl Authorizer {
         explain: &mut DocumentExplain,
     ) -> Option<bool> {
         let filters = role.document_filters.as_ref()?;
-        Some(self.either(filters, images, budget, explain, "document_filters"))
+        Some(self.either(filters, images, budget, explain, &|| {
+            "document_filters".to_owned()
+        }))
     }
 
     /// True when the permission's read or write holds (write implies read).
@@ -372,23 +390,15 @@ impl Authorizer {
         images: Images<'_>,
         budget: &Budget,
         explain: &mut DocumentExplain,
-        what: &str,
+        what: &dyn Fn() -> String,
     ) -> bool {
-        let read = self.permission(
-            permission.read.as_ref(),
-            images,
-            budget,
-            explain,
-            &format!("{what}.read"),
-        );
+        let read = self.permission(permission.read.as_ref(), images, budget, explain, &|| {
+            format!("{}.read", what())
+        });
         read == Tri::True
-            || self.permission(
-                permission.write.as_ref(),
-                images,
-                budget,
-                explain,
-                &format!("{what}.write"),
-            ) == Tri::True
+            || self.permission(permission.write.as_ref(), images, budget, explain, &|| {
+                format!("{}.write", what())
+            }) == Tri::True
     }
 
     fn read_access(
@@ -401,12 +411,16 @@ impl Authorizer {
         if self.document_visible(role, images, budget, explain) == Some(false) {
             return Access::None("document_filters: neither read nor write holds".to_owned());
         }
-        let read = self.permission(role.read.as_ref(), images, budget, explain, "read");
+        let read = self.permission(role.read.as_ref(), images, budget, explain, &|| {
+            "read".to_owned()
+        });
         if read == Tri::True {
             explain.access = Some("full");
             return Access::Full;
         }
-        let write = self.permission(role.write.as_ref(), images, budget, explain, "write");
+        let write = self.permission(role.write.as_ref(), images, budget, explain, &|| {
+            "write".to_owned()
+        });
         if write == Tri::True {
             explain.access = Some("full");
             return Access::Full;

@@ -8,11 +8,11 @@ use bson::{Bson, Document};
 use serde_json::Value;
 
 use crate::config::{
-    AdditionalFieldsConfig, AppConfig, CollectionConfig, DataSourceConfig, FieldConfig,
-    FilterConfig, RoleConfig,
+    parse_file, AdditionalFieldsConfig, AppConfig, CollectionConfig, CollectionRulesFile,
+    DataSourceConfig, DefaultRuleFile, FieldConfig, FilterConfig, RoleConfig,
 };
 use crate::error::{ConfigError, JsonPath, Origin};
-use crate::expr::{parse_expression, parse_operand, Expression, Operand, RequestScope};
+use crate::expr::{parse_expression, parse_operand, Expression, Operand, RequestScope, Slots};
 use crate::function::FunctionSet;
 use crate::schema::Schema;
 
@@ -53,9 +53,28 @@ pub struct NamespaceRules {
     pub(crate) role_source: RoleSource,
     pub(crate) filters: Vec<QueryFilter>,
     pub(crate) schema: Option<Schema>,
+    /// How many tests are prepared once per request (the size of a request's `Slots`).
+    pub(crate) slots: usize,
 }
 
 impl NamespaceRules {
+    /// Numbers the tests prepared once per request, from 0 (every namespace has its own copy
+    /// of its expressions, default roles included).
+    fn number_slots(mut self) -> Self {
+        let mut next = 0;
+        for role in &mut self.roles {
+            role.number_slots(&mut next);
+        }
+        for filter in &mut self.filters {
+            filter.apply_when.number_slots(&mut next);
+        }
+        if let Some(schema) = &mut self.schema {
+            schema.number_slots(&mut next);
+        }
+        self.slots = next;
+        self
+    }
+
     /// Where the roles come from.
     pub fn role_source(&self) -> RoleSource {
         self.role_source
@@ -82,6 +101,46 @@ pub(crate) struct Role {
     pub(crate) search: Option<Expression>,
     pub(crate) fields: Option<FieldRules>,
     pub(crate) additional_fields: Option<Permission>,
+}
+
+impl Role {
+    fn number_slots(&mut self, next: &mut usize) {
+        self.apply_when.number_slots(next);
+        let expressions = [
+            &mut self.read,
+            &mut self.write,
+            &mut self.insert,
+            &mut self.delete,
+            &mut self.search,
+        ];
+        for expression in expressions.into_iter().flatten() {
+            expression.number_slots(next);
+        }
+        for permission in [&mut self.document_filters, &mut self.additional_fields]
+            .into_iter()
+            .flatten()
+        {
+            permission.number_slots(next);
+        }
+        if let Some(fields) = &mut self.fields {
+            number_fields(fields, next);
+        }
+    }
+}
+
+fn number_fields(fields: &mut FieldRules, next: &mut usize) {
+    for rule in fields.values_mut() {
+        rule.own.number_slots(next);
+        number_fields(&mut rule.fields, next);
+    }
+}
+
+impl Permission {
+    fn number_slots(&mut self, next: &mut usize) {
+        for expression in [&mut self.read, &mut self.write].into_iter().flatten() {
+            expression.number_slots(next);
+        }
+    }
 }
 
 /// A read/write pair (`document_filters`, `additional_fields`).
@@ -190,6 +249,42 @@ impl RuleSet {
         })
     }
 
+    /// Compiles the rules of one collection given as JSON, for callers with no app directory
+    /// (tools, tests, fuzzing): `rules` is the collection's `rules.json`, `default_rule` the
+    /// data source's `default_rule.json`, `schema` its `schema.json`. Errors name those files.
+    pub fn from_collection_json(
+        namespace: (&str, &str, &str),
+        rules: Option<&Value>,
+        default_rule: Option<&Value>,
+        schema: Option<&Value>,
+    ) -> Result<RuleSet, ConfigError> {
+        let (service, database, collection) = namespace;
+        let mut source = DataSourceConfig {
+            default_rule: default_rule
+                .map(|value| parse_file::<DefaultRuleFile>("default_rule.json", value))
+                .transpose()?,
+            default_rule_source: "default_rule.json".to_owned(),
+            ..DataSourceConfig::default()
+        };
+        let mut rules = rules
+            .map(|value| parse_file::<CollectionRulesFile>("rules.json", value))
+            .transpose()?;
+        // The inline schema of the advanced-mode editor, unless `schema.json` is given.
+        let inline_schema = rules.as_mut().and_then(|file| file.schema.take());
+        source.collections.insert(
+            (database.to_owned(), collection.to_owned()),
+            CollectionConfig {
+                rules,
+                rules_source: "rules.json".to_owned(),
+                schema: schema.cloned().or(inline_schema),
+                schema_source: "schema.json".to_owned(),
+            },
+        );
+        let mut config = AppConfig::default();
+        config.data_sources.insert(service.to_owned(), source);
+        RuleSet::compile(&config)
+    }
+
     /// The rules of `database.collection` in `service`: its own roles, else the data source's
     /// default roles, else none (every document denied).
     pub fn namespace(
@@ -225,6 +320,7 @@ impl RuleSet {
             environment: self.environment.clone(),
             request: request.map(Bson::Document),
             functions: self.functions.clone(),
+            prepared: Slots::default(),
         }
     }
 }
@@ -244,13 +340,15 @@ fn compile_data_source(source: &DataSourceConfig) -> Result<CompiledDataSource, 
         } else {
             RoleSource::Default
         },
-        roles: default_roles.clone(),
-        filters: default_filters.clone(),
+        roles: default_roles,
+        filters: default_filters,
         schema: None,
-    };
+        slots: 0,
+    }
+    .number_slots();
     let mut collections = BTreeMap::new();
     for (key, collection) in &source.collections {
-        let compiled = compile_collection(collection, &default)?;
+        let compiled = compile_collection(collection, &default)?.number_slots();
         collections.insert(key.clone(), Arc::new(compiled));
     }
     Ok(CompiledDataSource {
@@ -289,6 +387,7 @@ fn compile_collection(
                 .chain(default.filters.iter().cloned())
                 .collect(),
             schema,
+            slots: 0,
         }
     } else {
         NamespaceRules {
@@ -296,6 +395,7 @@ fn compile_collection(
             role_source: RoleSource::Collection,
             filters,
             schema,
+            slots: 0,
         }
     })
 }

@@ -107,12 +107,43 @@ struct Node {
     validate: Option<Expression>,
 }
 
+impl Node {
+    fn number_slots(&mut self, next: &mut usize) {
+        if let Some(validate) = &mut self.validate {
+            validate.number_slots(next);
+        }
+        for (_, property) in &mut self.properties {
+            property.number_slots(next);
+        }
+        if let Additional::Schema(node) = &mut self.additional {
+            node.number_slots(next);
+        }
+        match &mut self.items {
+            Items::Any => {}
+            Items::Each(node) => node.number_slots(next),
+            Items::Tuple(nodes, additional) => {
+                for node in nodes {
+                    node.number_slots(next);
+                }
+                if let Additional::Schema(node) = additional {
+                    node.number_slots(next);
+                }
+            }
+        }
+    }
+}
+
 impl Schema {
     /// Compiles a schema; `at` names the file for errors.
     pub(crate) fn compile(value: &Value, at: &Origin<'_>) -> Result<Schema, ConfigError> {
         Ok(Schema {
             root: node(value, at, 0)?,
         })
+    }
+
+    /// Numbers the `validate` tests prepared once per request (see `NamespaceRules`).
+    pub(crate) fn number_slots(&mut self, next: &mut usize) {
+        self.root.number_slots(next);
     }
 
     /// Checks the document a write produces. `before` is the stored document (absent for an

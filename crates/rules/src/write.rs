@@ -123,7 +123,7 @@ impl Authorizer {
                 images,
                 &budget,
                 &mut explain,
-                "document_filters.write",
+                &|| "document_filters.write".to_owned(),
             );
             if gate != Tri::True {
                 return finish(
@@ -137,13 +137,9 @@ impl Authorizer {
         {
             return finish(WriteOutcome::Denied, explain, Some(failed));
         }
-        if self.permission(
-            role.insert.as_ref(),
-            images,
-            &budget,
-            &mut explain,
-            "insert",
-        ) == Tri::False
+        if self.permission(role.insert.as_ref(), images, &budget, &mut explain, &|| {
+            "insert".to_owned()
+        }) == Tri::False
         {
             return finish(
                 WriteOutcome::Denied,
@@ -179,13 +175,9 @@ impl Authorizer {
             Err((outcome, failed)) => return finish(outcome, explain, Some(failed)),
         };
         let images = Images::document(Some(before), Some(before));
-        if self.permission(
-            role.delete.as_ref(),
-            images,
-            &budget,
-            &mut explain,
-            "delete",
-        ) == Tri::False
+        if self.permission(role.delete.as_ref(), images, &budget, &mut explain, &|| {
+            "delete".to_owned()
+        }) == Tri::False
         {
             return finish(
                 WriteOutcome::Denied,
@@ -215,13 +207,9 @@ impl Authorizer {
             ));
         }
         if let Some(filters) = &role.document_filters {
-            if self.permission(
-                filters.write.as_ref(),
-                images,
-                budget,
-                explain,
-                "document_filters.write",
-            ) != Tri::True
+            if self.permission(filters.write.as_ref(), images, budget, explain, &|| {
+                "document_filters.write".to_owned()
+            }) != Tri::True
             {
                 return Err((
                     WriteOutcome::Denied,
@@ -242,7 +230,9 @@ impl Authorizer {
         explain: &mut DocumentExplain,
     ) -> Result<(), String> {
         let images = Images::document(Some(after), before);
-        match self.permission(role.write.as_ref(), images, budget, explain, "write") {
+        match self.permission(role.write.as_ref(), images, budget, explain, &|| {
+            "write".to_owned()
+        }) {
             Tri::True => {
                 explain.access = Some("full");
                 return Ok(());
@@ -339,13 +329,12 @@ impl FieldWalk<'_> {
         let denied = || format!("no write permission on `{here}`");
         match rules.and_then(|rules| rules.get(key)) {
             Some(rule) if rule.has_own() => {
-                let what = format!("fields.{here}.write");
                 match self.authorizer.permission(
                     rule.own.write.as_ref(),
                     images,
                     self.budget,
                     explain,
-                    &what,
+                    &|| format!("fields.{here}.write"),
                 ) {
                     Tri::True => Ok(()),
                     _ => Err(denied()),
@@ -360,13 +349,11 @@ impl FieldWalk<'_> {
             Some(_) => Err(denied()),
             None => {
                 let write = additional.and_then(|permission| permission.write.as_ref());
-                match self.authorizer.permission(
-                    write,
-                    images,
-                    self.budget,
-                    explain,
-                    "additional_fields.write",
-                ) {
+                match self
+                    .authorizer
+                    .permission(write, images, self.budget, explain, &|| {
+                        "additional_fields.write".to_owned()
+                    }) {
                     Tri::True => Ok(()),
                     _ => Err(denied()),
                 }

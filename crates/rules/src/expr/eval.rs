@@ -46,6 +46,8 @@ pub struct RequestScope {
     pub(crate) environment: Option<Bson>,
     pub(crate) request: Option<Bson>,
     pub(crate) functions: Option<Arc<FunctionSet>>,
+    /// Tests prepared for this request, by slot (empty outside an authorizer).
+    pub(crate) prepared: super::Slots,
 }
 
 /// Everything an expression can see.
@@ -124,11 +126,14 @@ pub(super) fn node(node_: &Node, scope: &Scope<'_>, budget: &Budget) -> Result<b
             }
             failure.map_or(Ok(false), Err)
         }
-        Node::Test { subject, test } => run_test(subject, test, scope, budget),
+        Node::Test(test) => super::prepared::run(test, scope, budget),
     }
 }
 
-fn run_test(
+/// Evaluates a test from scratch: resolve its operands, build the MongoDB filter, compile and
+/// match it. Tests whose operands read the document take this path at each evaluation; the
+/// others take it once (see `prepared.rs`).
+pub(super) fn run_test(
     subject: &Reference,
     test: &Test,
     scope: &Scope<'_>,
@@ -148,7 +153,7 @@ fn run_test(
 
 /// The document a test runs on and the dotted path of the subject inside it. Document sources
 /// are used in place; other values are wrapped as `{"v": value}`.
-fn target<'a>(
+pub(super) fn target<'a>(
     subject: &Reference,
     scope: &Scope<'a>,
 ) -> Result<(Cow<'a, Document>, String), EvalError> {
@@ -194,7 +199,7 @@ fn target<'a>(
 }
 
 /// The MongoDB filter for `path: test`; `None` when an operand is unresolved.
-fn build(
+pub(super) fn build(
     path: &str,
     test: &Test,
     scope: &Scope<'_>,

@@ -7,12 +7,14 @@
 
 mod eval;
 mod parse;
+mod prepared;
 
 use bson::Bson;
 
 pub use eval::RequestScope;
 pub(crate) use eval::{Budget, EvalError, Scope};
 pub(crate) use parse::{parse_expression, parse_operand};
+pub(crate) use prepared::Slots;
 
 /// The deepest nesting an expression may have (operators, documents, arrays).
 pub const MAX_EXPRESSION_DEPTH: usize = 32;
@@ -47,6 +49,29 @@ impl Expression {
     pub(crate) fn evaluate(&self, scope: &Scope<'_>, budget: &Budget) -> Result<bool, EvalError> {
         eval::node(&self.node, scope, budget)
     }
+
+    /// Gives each test that is prepared once per request its slot in the request's
+    /// [`Slots`], counting from `next`.
+    pub(crate) fn number_slots(&mut self, next: &mut usize) {
+        number_node(&mut self.node, next);
+    }
+}
+
+fn number_node(node: &mut Node, next: &mut usize) {
+    match node {
+        Node::Constant(_) => {}
+        Node::All(children) | Node::Any(children) => {
+            for child in children {
+                number_node(child, next);
+            }
+        }
+        Node::Test(test) => {
+            if let Plan::PerRequest(slot) = &mut test.plan {
+                *slot = *next;
+                *next += 1;
+            }
+        }
+    }
 }
 
 /// A node of the tree.
@@ -58,10 +83,28 @@ enum Node {
     /// `%or`: one must hold (empty fails).
     Any(Vec<Node>),
     /// `<subject>: <test>`.
-    Test {
-        subject: Reference,
-        test: Test,
-    },
+    Test(Box<TestNode>),
+}
+
+/// One `<subject>: <test>` and how much of it was decided ahead of evaluation.
+#[derive(Debug, Clone)]
+struct TestNode {
+    subject: Reference,
+    test: Test,
+    plan: Plan,
+}
+
+/// When a test is turned into a matcher (see `prepared.rs`).
+#[derive(Debug, Clone)]
+enum Plan {
+    /// Every operand is a literal: prepared once, when the rules are compiled.
+    Compiled(prepared::Prepared),
+    /// The test reads the request (`%%user`, `%%values`, `%%environment`, `%%request`,
+    /// `%function`) but no operand reads the document: prepared once per request, kept in the
+    /// request's slot with this index (numbered by [`Expression::number_slots`]).
+    PerRequest(usize),
+    /// An operand reads the document: built and compiled at each evaluation.
+    PerDocument,
 }
 
 /// Where a value comes from.

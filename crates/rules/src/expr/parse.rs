@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::MAX_EXPRESSION_DEPTH;
-use super::{Comparison, Conversion, Expression, Node, Operand, Reference, Source, Test};
+use super::{prepared, Comparison, Conversion, Expression, Node, Operand, Reference, Source, Test};
 use crate::error::{ConfigError, Origin};
 
 use rampart_mql::WRAPPER_KEYS;
@@ -22,9 +22,7 @@ fn node_reads_document(node: &Node) -> bool {
     match node {
         Node::Constant(_) => false,
         Node::All(children) | Node::Any(children) => children.iter().any(node_reads_document),
-        Node::Test { subject, test } => {
-            subject.source.reads_document() || test_reads_document(test)
-        }
+        Node::Test(node) => node.subject.source.reads_document() || test_reads_document(&node.test),
     }
 }
 
@@ -66,10 +64,7 @@ fn expression(value: &Value, at: &Origin<'_>, depth: usize) -> Result<Node, Conf
 fn entry(key: &str, value: &Value, at: &Origin<'_>, depth: usize) -> Result<Node, ConfigError> {
     if key.starts_with("%%") {
         let subject = reference(key, at)?;
-        return Ok(Node::Test {
-            subject,
-            test: test(value, at, depth + 1)?,
-        });
+        return Ok(prepared::test_node(subject, test(value, at, depth + 1)?));
     }
     if let Some(name) = operator_name(key) {
         let list = expression_list(value, at, depth)?;
@@ -82,13 +77,11 @@ fn entry(key: &str, value: &Value, at: &Origin<'_>, depth: usize) -> Result<Node
         };
     }
     let path = field_path(key, at)?;
-    Ok(Node::Test {
-        subject: Reference {
-            source: Source::Root,
-            path,
-        },
-        test: test(value, at, depth + 1)?,
-    })
+    let subject = Reference {
+        source: Source::Root,
+        path,
+    };
+    Ok(prepared::test_node(subject, test(value, at, depth + 1)?))
 }
 
 fn expression_list(value: &Value, at: &Origin<'_>, depth: usize) -> Result<Vec<Node>, ConfigError> {

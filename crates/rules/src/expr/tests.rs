@@ -11,7 +11,7 @@ fn compile(value: serde_json::Value) -> Expression {
 fn scope_user() -> RequestScope {
     RequestScope {
         user: Some(Bson::Document(
-            doc! {"id": "u1", "data": {"groups": ["a", "b"]}},
+            doc! {"id": "u1", "data": {"groups": ["a", "b"], "limit": 3}},
         )),
         ..RequestScope::default()
     }
@@ -88,4 +88,102 @@ fn depth_is_bounded() {
     }
     let at = Origin::new("rules.json", JsonPath::root());
     assert!(parse_expression(&value, &at).is_err());
+}
+
+/// Every plan (compiled with the rules, once per request, per document) must decide exactly
+/// as building and compiling the filter at each evaluation did.
+#[test]
+fn prepared_tests_decide_as_the_uncached_path() {
+    let subjects = [
+        "owner",
+        "a.b",
+        "tags",
+        "%%root",
+        "%%root.owner",
+        "%%prevRoot",
+        "%%prevRoot.a.b",
+        "%%this",
+        "%%this.b",
+        "%%prev",
+        "%%user.id",
+        "%%user.data.groups",
+        "%%true",
+    ];
+    let tests = [
+        json!("u1"),
+        json!(2),
+        json!(null),
+        json!({"$in": ["u1", "x", 3]}),
+        json!({"$nin": ["u1", null]}),
+        json!({"$exists": true}),
+        json!({"$exists": false}),
+        json!({"%exists": 0, "$ne": 1}),
+        json!({"$gt": 1}),
+        json!({"$lte": "u1"}),
+        json!({"$ne": null}),
+        json!(["u1", "u2"]),
+        json!({"b": 2}),
+        json!("%%user.id"),
+        json!({"$in": "%%user.data.groups"}),
+        json!({"%or": [{"$eq": 1}, {"$exists": false}]}),
+        json!({"%and": [{"$gt": 0}, {"$lt": "%%user.data.limit"}]}),
+        json!({"$in": "x"}),
+        json!({"$in": "%%user.id"}),
+        json!("%%user.missing"),
+        json!({"$ne": "%%user.missing"}),
+        json!("%%root.owner"),
+        json!({"$in": ["%%prevRoot.owner", "u9"]}),
+        json!("%%this"),
+    ];
+    let documents = [
+        doc! {"owner": "u1", "a": {"b": 2}, "tags": ["a", "b"]},
+        doc! {"owner": ["u1", "u3"], "a": [{"b": 1}, {"b": 3}], "tags": []},
+        doc! {},
+        doc! {"a": 5, "owner": null},
+    ];
+    let values = [
+        None,
+        Some(Bson::Int32(1)),
+        Some(Bson::String("u1".into())),
+        Some(bson::bson!([1, "u1"])),
+        Some(bson::bson!({"b": 2})),
+        Some(bson::bson!([{"b": 1}, {"b": 5}])),
+    ];
+    let mut request = scope_user();
+    let mut compared = 0;
+    for subject in subjects {
+        for test in &tests {
+            let mut expression = compile(json!({ subject: test }));
+            let mut slots = 0;
+            expression.number_slots(&mut slots);
+            request.prepared = Slots::new(slots);
+            let Node::Test(node) = &expression.node else {
+                panic!("one test")
+            };
+            for root in documents.iter().map(Some).chain([None]) {
+                for prev_root in [None, documents.first()] {
+                    for value in &values {
+                        let scope = Scope {
+                            request: &request,
+                            root,
+                            prev_root,
+                            this: value.as_ref(),
+                            prev: value.as_ref(),
+                        };
+                        let expected =
+                            eval::run_test(&node.subject, &node.test, &scope, &Budget::default());
+                        for _ in 0..2 {
+                            let actual = expression.evaluate(&scope, &Budget::default());
+                            assert_eq!(
+                                actual, expected,
+                                "{subject}: {test} on {root:?} / {value:?}"
+                            );
+                        }
+                        compared += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(compared > 10_000);
 }
