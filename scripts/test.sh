@@ -32,5 +32,8 @@ step "tests"
 cargo nextest run --workspace --locked --no-fail-fast
 cargo test --workspace --locked --doc
 
+step "schemathesis against /openapi.json (no 5xx, no crash)"
+bash scripts/schemathesis.sh
+
 step "benchmarks compile"
 cargo test --workspace --locked --benches --no-run

@@ -252,14 +252,20 @@ fn error_responses() -> Value {
 /// `required` listing the action's own required fields.
 fn request(extra: Value, required: &[&str]) -> Value {
     let mut properties = Map::new();
-    properties.insert("dataSource".to_owned(), json!({"type": "string", "minLength": 1, "description": "The linked data source (cluster) name, e.g. `mongodb-atlas`"}));
+    // The examples name the todo example app's collection, so API tools (and schemathesis's
+    // examples phase) send at least some requests that reach the rules and the store.
+    properties.insert(
+        "dataSource".to_owned(),
+        json!({"type": "string", "minLength": 1, "example": "mongodb-atlas",
+               "description": "The linked data source: the service directory under `data_sources/`"}),
+    );
     properties.insert(
         "database".to_owned(),
-        json!({"type": "string", "minLength": 1}),
+        json!({"type": "string", "minLength": 1, "example": "todo"}),
     );
     properties.insert(
         "collection".to_owned(),
-        json!({"type": "string", "minLength": 1}),
+        json!({"type": "string", "minLength": 1, "example": "items"}),
     );
     if let Value::Object(extra) = extra {
         properties.extend(extra);
@@ -276,11 +282,13 @@ fn schemas() -> Value {
         "Document": {
             "type": "object",
             "additionalProperties": true,
+            "example": {"owner": "alice", "title": "buy milk", "public": true},
             "description": "A document; in `application/ejson`, values may be Extended JSON (`{\"$oid\": ...}`)."
         },
         "Filter": {
             "type": "object",
             "additionalProperties": true,
+            "example": {"owner": "alice"},
             "description": "A MongoDB query filter; `{}` matches every document the rules let the user see."
         },
         "Projection": {
@@ -290,6 +298,7 @@ fn schemas() -> Value {
         },
         "Update": {
             "description": "Update operators (`{\"$set\": ...}`) or an update pipeline.",
+            "example": {"$set": {"done": true}},
             "oneOf": [
                 {"type": "object", "additionalProperties": true},
                 {"type": "array", "items": {"type": "object", "additionalProperties": true}}
