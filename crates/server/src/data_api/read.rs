@@ -34,6 +34,9 @@ const FORBIDDEN_STAGES: &[&str] = &[
 /// Operators App Services refuses anywhere in a user's pipeline.
 const FORBIDDEN_OPERATORS: &[&str] = &["$function", "$setIsSubset", "$accumulator", "$where"];
 
+/// The largest batch `find` asks the store for at once.
+const MAX_BATCH: usize = 1000;
+
 /// How many documents are read between two deadline checks.
 const DEADLINE_EVERY: usize = 64;
 
@@ -59,7 +62,10 @@ pub(crate) fn find(ex: &Execution<'_>) -> Result<Success, Failure> {
     };
     let mut page = Vec::new();
     let mut skipped = 0;
-    visit_visible(ex, &plan, body.sort.clone(), &mut |document| {
+    // Ask the store for about one page at a time: its default batch would read (and decode)
+    // far more documents than a small `limit` needs. Withheld documents only mean another batch.
+    let batch = skip.saturating_add(wanted).clamp(1, MAX_BATCH);
+    visit_visible(ex, &plan, body.sort.clone(), Some(batch), &mut |document| {
         let document = match &client_projection {
             None => document,
             Some(projection) => projection
@@ -94,7 +100,7 @@ pub(crate) fn aggregate(ex: &Execution<'_>) -> Result<Success, Failure> {
     let plan = plan(ex)?;
     let mut input = Vec::new();
     let mut over = false;
-    visit_visible(ex, &plan, None, &mut |document| {
+    visit_visible(ex, &plan, None, None, &mut |document| {
         if input.len() >= ex.max_documents {
             over = true;
             return Ok(false);
@@ -140,6 +146,7 @@ fn visit_visible(
     ex: &Execution<'_>,
     plan: &QueryPlan,
     sort: Option<Document>,
+    batch_size: Option<usize>,
     visit: &mut dyn FnMut(Document) -> Result<bool, Failure>,
 ) -> Result<(), Failure> {
     let Some(query) = plan.query() else {
@@ -148,6 +155,7 @@ fn visit_visible(
     let options = FindOptions {
         filter: query.clone(),
         sort,
+        batch_size,
         ..FindOptions::default()
     };
     let cursor = ex
