@@ -10,7 +10,7 @@ use rampart_mql::{to_json_value, ExtJsonMode, Projection};
 
 use crate::compile::{NamespaceRules, Permission, Role, RuleSet, User};
 use crate::explain::{DocumentExplain, FilterExplain, RoleTrial};
-use crate::expr::{Budget, Expression, RequestScope, Scope, Slots};
+use crate::expr::{Budget, Expression, RequestScope, Scope, Slots, Translation};
 
 /// Decides one request's reads and writes on one namespace.
 #[derive(Debug, Clone)]
@@ -25,7 +25,7 @@ pub struct Authorizer {
 }
 
 #[derive(Debug, Clone)]
-enum Gate {
+pub(crate) enum Gate {
     PerDocument,
     Decided(bool),
     Failed(String),
@@ -110,12 +110,19 @@ pub struct QueryPlan {
     projection_spec: Option<Document>,
     /// Each filter and whether it applied.
     pub filters: Vec<FilterExplain>,
+    /// The roles' condition ANDed into the query ([`Authorizer::plan_read`]); `None` when
+    /// none was (see `role_pushdown_skipped`). `{"_id": {"$in": []}}` when no role can grant
+    /// this user a read, and the query is then `None`.
+    pub role_pushdown: Option<Document>,
+    /// Why no role condition was pushed down, when none was.
+    pub role_pushdown_skipped: Option<String>,
     error: Option<String>,
 }
 
 impl QueryPlan {
-    /// The query to run: the client's ANDed with every applied filter's query. `None` when it
-    /// can match nothing (an expansion in a filter query had no value).
+    /// The query to run: the client's ANDed with every applied filter's query (and, from
+    /// [`Authorizer::plan_read`], the roles' condition). `None` when it can match nothing (an
+    /// expansion in a filter query had no value, or no role can grant a read).
     pub fn query(&self) -> Option<&Document> {
         self.query.as_ref()
     }
@@ -165,13 +172,63 @@ impl Authorizer {
         &self.rules
     }
 
-    /// Applies the filters to the client's query (reads, updates and deletes alike).
+    /// Applies the filters to the client's query (reads, updates and deletes alike). Role
+    /// conditions are not pushed down: an update or delete must also meet the documents a role
+    /// may write or delete but not read (and a denied one fails the whole request), so only
+    /// [`Authorizer::plan_read`] narrows by role.
     pub fn plan_query(&self, client_query: &Document) -> QueryPlan {
+        let mut plan = self.plan_filters(client_query, Vec::new());
+        plan.role_pushdown_skipped =
+            Some("role conditions are pushed down for reads only".to_owned());
+        plan
+    }
+
+    /// [`Authorizer::plan_query`] for a read (`find`, `findOne`, `aggregate`, `count`): the
+    /// query also carries the roles' condition, so the store returns only documents some role
+    /// may let this user read (a superset: every document [`Authorizer::read`] would return
+    /// is still matched). When it cannot be expressed as a query, `role_pushdown_skipped`
+    /// says why and the read scans as with `plan_query`.
+    pub fn plan_read(&self, client_query: &Document) -> QueryPlan {
+        let condition =
+            crate::pushdown::read_condition(&self.rules.roles, &self.gates, &self.scope);
+        let (clauses, pushdown, skipped, nothing) = match condition {
+            Translation::Query(query) => (
+                vec![Bson::Document(query.clone())],
+                Some(query),
+                None,
+                false,
+            ),
+            Translation::Nothing => (
+                Vec::new(),
+                Some(bson::doc! {"_id": {"$in": []}}),
+                None,
+                true,
+            ),
+            Translation::Everything(reason) => (
+                Vec::new(),
+                None,
+                Some(reason.unwrap_or_else(|| "no role condition restricts the read".to_owned())),
+                false,
+            ),
+        };
+        let mut plan = self.plan_filters(client_query, clauses);
+        plan.role_pushdown = pushdown;
+        plan.role_pushdown_skipped = skipped;
+        if nothing {
+            plan.query = None;
+        }
+        plan
+    }
+
+    /// Applies the filters, then ANDs `extra` clauses into the query.
+    fn plan_filters(&self, client_query: &Document, extra: Vec<Bson>) -> QueryPlan {
         let mut plan = QueryPlan {
             query: None,
             projection: None,
             projection_spec: None,
             filters: Vec::new(),
+            role_pushdown: None,
+            role_pushdown_skipped: None,
             error: None,
         };
         let budget = Budget::default();
@@ -215,6 +272,7 @@ impl Authorizer {
             plan.filters.push(explain);
         }
         if !matches_nothing {
+            clauses.extend(extra);
             plan.query = Some(merge_queries(client_query, clauses));
         }
         match merge_projections(&projections) {
@@ -446,6 +504,11 @@ enum Access {
 fn merge_queries(client: &Document, clauses: Vec<Bson>) -> Document {
     if clauses.is_empty() {
         return client.clone();
+    }
+    if client.is_empty() && clauses.len() == 1 {
+        if let Some(Bson::Document(only)) = clauses.first() {
+            return only.clone();
+        }
     }
     let mut all = Vec::with_capacity(clauses.len() + 1);
     if !client.is_empty() {

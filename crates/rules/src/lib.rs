@@ -27,6 +27,7 @@ mod explain;
 mod expr;
 mod function;
 mod loader;
+mod pushdown;
 mod redact;
 mod schema;
 pub mod simulate;

@@ -8,6 +8,7 @@
 mod eval;
 mod parse;
 mod prepared;
+mod translate;
 
 use bson::Bson;
 
@@ -15,6 +16,7 @@ pub use eval::RequestScope;
 pub(crate) use eval::{Budget, EvalError, Scope};
 pub(crate) use parse::{parse_expression, parse_operand};
 pub(crate) use prepared::Slots;
+pub(crate) use translate::Translation;
 
 /// The deepest nesting an expression may have (operators, documents, arrays).
 pub const MAX_EXPRESSION_DEPTH: usize = 32;

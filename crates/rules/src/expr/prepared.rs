@@ -45,6 +45,8 @@ pub(crate) struct Matcher {
     /// Over the subject's own path, matched against the document holding it (`%%root.a`:
     /// `{"a": ...}` on the document). Present when the subject has a path.
     direct: Option<Filter>,
+    /// The query `direct` was compiled from: what a store runs to push the test down.
+    pub(super) direct_spec: Option<Document>,
     /// Over `v.<path>`, matched against `{"v": <value>}`: subjects with no path, and `%%this` or
     /// `%%prev` holding an array.
     wrapped: Option<Filter>,
@@ -135,6 +137,26 @@ impl Needs {
     }
 }
 
+/// The test prepared as evaluation sees it (the request's own slot when it has one, so a
+/// `%function` operand is called once and every use agrees); `None` when an operand reads the
+/// document.
+pub(super) fn prepared_of<'a>(
+    node: &'a TestNode,
+    request: &'a RequestScope,
+) -> Option<std::borrow::Cow<'a, Prepared>> {
+    use std::borrow::Cow;
+    match &node.plan {
+        Plan::Compiled(prepared) => Some(Cow::Borrowed(prepared)),
+        Plan::PerRequest(slot) => Some(match request.prepared.0.get(*slot) {
+            Some(cell) => {
+                Cow::Borrowed(cell.get_or_init(|| prepare(&node.subject, &node.test, request)))
+            }
+            None => Cow::Owned(prepare(&node.subject, &node.test, request)),
+        }),
+        Plan::PerDocument => None,
+    }
+}
+
 /// Evaluates a test through its plan.
 pub(super) fn run(node: &TestNode, scope: &Scope<'_>, budget: &Budget) -> Result<bool, EvalError> {
     match &node.plan {
@@ -183,12 +205,12 @@ fn matcher(
     scope: &Scope<'_>,
     budget: &Budget,
 ) -> Result<Option<Matcher>, EvalError> {
-    let compile = |path: &str| -> Result<Option<Filter>, EvalError> {
+    let compile = |path: &str| -> Result<Option<(Filter, Document)>, EvalError> {
         let Some(spec) = build(path, test, scope, budget)? else {
             return Ok(None);
         };
         Filter::compile(&spec)
-            .map(Some)
+            .map(|filter| Some((filter, spec)))
             .map_err(|error| EvalError::Query(error.to_string()))
     };
     let mut wrapped_path = String::from("v");
@@ -196,19 +218,19 @@ fn matcher(
         wrapped_path.push('.');
         wrapped_path.push_str(part);
     }
-    let direct = if subject.path.is_empty() {
-        None
+    let (direct, direct_spec) = if subject.path.is_empty() {
+        (None, None)
     } else {
         match compile(&subject.path.join("."))? {
             None => return Ok(None),
-            some => some,
+            Some((filter, spec)) => (Some(filter), Some(spec)),
         }
     };
     let wrapped =
         if subject.path.is_empty() || matches!(subject.source, Source::This | Source::Prev) {
             match compile(&wrapped_path)? {
                 None => return Ok(None),
-                some => some,
+                Some((filter, _)) => Some(filter),
             }
         } else {
             None
@@ -227,6 +249,7 @@ fn matcher(
     };
     Ok(Some(Matcher {
         direct,
+        direct_spec,
         wrapped,
         presence,
     }))

@@ -283,7 +283,7 @@ fn read(
 ) -> Result<Outcome, CaseError> {
     let body = &operation.body;
     let filter = optional_document(body, "filter")?.unwrap_or_default();
-    let plan = authorizer.plan_query(&filter);
+    let plan = authorizer.plan_read(&filter);
     explain.filters = plan.filters.clone();
     if let Some(error) = plan.error() {
         return Ok(refused("error", error));
@@ -358,7 +358,7 @@ fn aggregate(
     explain: &mut Explain,
 ) -> Result<Outcome, CaseError> {
     let pipeline = documents_of(&operation.body, "pipeline")?;
-    let plan = authorizer.plan_query(&Document::new());
+    let plan = authorizer.plan_read(&Document::new());
     explain.filters = plan.filters.clone();
     if let Some(error) = plan.error() {
         return Ok(refused("error", error));

@@ -133,7 +133,7 @@ fn plan(ex: &Execution<'_>) -> Result<QueryPlan, Failure> {
     } else {
         ex.body.filter.clone()
     };
-    let plan = ex.authorizer.plan_query(&filter);
+    let plan = ex.authorizer.plan_read(&filter);
     match plan.error() {
         Some(message) => Err(Failure::plan(message)),
         None => Ok(plan),
