@@ -1,5 +1,6 @@
-//! Engine throughput over ~10k generated documents of ~20 fields: filter matching, update
-//! application, projection, sort and a small aggregation pipeline.
+//! Engine throughput over ~10k generated documents of ~20 fields: filter matching (on decoded
+//! documents and, `*_raw`, on their BSON bytes), update application, projection, sort and a
+//! small aggregation pipeline.
 //!
 //! `cargo bench -p rampart-mql --bench mql`; each group reports documents per second.
 
@@ -13,7 +14,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use bson::{doc, Bson, Document};
+use bson::{doc, Bson, Document, RawDocumentBuf};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rampart_mql::{
     Filter, NoCollections, Pipeline, Projection, SortSpec, Update, UpdateContext, Variables,
@@ -124,6 +125,11 @@ fn filters(c: &mut Criterion) {
             },
         ),
     ];
+    // The same documents as BSON bytes, as a store holds them, for `matches_raw`.
+    let raws: Vec<RawDocumentBuf> = docs
+        .iter()
+        .map(|doc| RawDocumentBuf::try_from(doc).unwrap())
+        .collect();
     for (name, spec) in cases {
         let filter = Filter::compile(&spec).unwrap();
         group.bench_function(name, |b| {
@@ -131,6 +137,15 @@ fn filters(c: &mut Criterion) {
                 let mut hits = 0usize;
                 for doc in &docs {
                     hits += usize::from(filter.matches(black_box(doc)).unwrap());
+                }
+                hits
+            })
+        });
+        group.bench_function(format!("{name}_raw"), |b| {
+            b.iter(|| {
+                let mut hits = 0usize;
+                for raw in &raws {
+                    hits += usize::from(filter.matches_raw(black_box(raw)).unwrap());
                 }
                 hits
             })

@@ -3,13 +3,15 @@
 //!
 //! ```text
 //! mingo_compare --docs docs.jsonl --filters filters.json --updates updates.json \
-//!               --out-dir DIR [--reps 5] [--update-reps 3] [--check-docs 0]
+//!               --out-dir DIR [--reps 5] [--update-reps 3] [--check-docs 0] [--skip-decoded]
 //! ```
 //!
 //! Reads the documents (JSON Lines, parsed as Extended JSON: plain JSON numbers become int32,
-//! int64 or double), the filters and the updates. For each filter: compiles it once, runs one
-//! untimed warm-up pass, then `--reps` timed passes over every document; only the matching loop
-//! is timed. For each update: parses it once, then for each of `--update-reps` repetitions
+//! int64 or double) and encodes each once to BSON bytes (`RawDocumentBuf`, not timed), then the
+//! filters and the updates. For each filter: compiles it once, runs one untimed warm-up pass,
+//! then `--reps` timed passes of `Filter::matches_raw` over every document's bytes (the reported
+//! figure), and the same with `Filter::matches` over the decoded documents (reported apart;
+//! both must match the same documents); only the matching loop is timed. For each update: parses it once, then for each of `--update-reps` repetitions
 //! clones all documents (not timed) and applies the update to every clone (timed). Writes the
 //! updated documents of the last repetition (the first `--check-docs`, 0 = all) to
 //! `DIR/update-<n>.jsonl` as relaxed Extended JSON, and prints one JSON object of results on
@@ -28,7 +30,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use bson::{Bson, Document};
+use bson::{Bson, Document, RawDocumentBuf};
 use rampart_mql::{
     from_json_value, parse_documents, to_json_value, ExtJsonMode, Filter, Update, UpdateContext,
 };
@@ -42,6 +44,8 @@ struct Args {
     reps: usize,
     update_reps: usize,
     check_docs: usize,
+    /// Skip timing `Filter::matches` on decoded documents (for profiling the raw path).
+    skip_decoded: bool,
 }
 
 fn parse_args() -> Args {
@@ -52,6 +56,7 @@ fn parse_args() -> Args {
     let mut reps = 5;
     let mut update_reps = 3;
     let mut check_docs = 0;
+    let mut skip_decoded = false;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{arg} needs a value"));
@@ -63,6 +68,7 @@ fn parse_args() -> Args {
             "--reps" => reps = value().parse().expect("--reps: a number"),
             "--update-reps" => update_reps = value().parse().expect("--update-reps: a number"),
             "--check-docs" => check_docs = value().parse().expect("--check-docs: a number"),
+            "--skip-decoded" => skip_decoded = true,
             other => panic!("unknown argument {other}"),
         }
     }
@@ -75,6 +81,7 @@ fn parse_args() -> Args {
         reps: reps.max(1),
         update_reps: update_reps.max(1),
         check_docs,
+        skip_decoded,
     }
 }
 
@@ -107,27 +114,24 @@ fn id_json(doc: &Document) -> Value {
         .map_or(Value::Null, |id| to_json_value(id, ExtJsonMode::Relaxed))
 }
 
-fn run_filter(entry: &Value, docs: &[Document], reps: usize) -> Value {
-    let name = entry["name"].as_str().unwrap_or("?").to_owned();
-    let filter = match to_document(&entry["filter"], &name) {
-        Ok(doc) => doc,
-        Err(e) => return json!({ "name": name, "error": e }),
-    };
-    let compiled = match Filter::compile(&filter) {
-        Ok(f) => f,
-        Err(e) => return json!({ "name": name, "error": format!("compile: {e}") }),
-    };
+/// Times `passes` (one untimed warm-up, then `reps` timed) of `matches` over every document;
+/// returns the matching positions of the last pass, the error count, the first error and the
+/// pass times.
+fn time_passes<D>(
+    docs: &[D],
+    reps: usize,
+    matches: impl Fn(&D) -> rampart_mql::Result<bool>,
+) -> (Vec<usize>, usize, Option<String>, Vec<u128>) {
     let mut matched: Vec<usize> = Vec::with_capacity(docs.len());
     let mut errors = 0usize;
     let mut first_error: Option<String> = None;
     let mut times = Vec::with_capacity(reps);
-    // One untimed warm-up pass, then the timed ones; each pass records the matching positions.
     for rep in 0..=reps {
         matched.clear();
         errors = 0;
         let start = Instant::now();
         for (i, doc) in docs.iter().enumerate() {
-            match compiled.matches(doc) {
+            match matches(doc) {
                 Ok(true) => matched.push(i),
                 Ok(false) => {}
                 Err(e) => {
@@ -144,6 +148,42 @@ fn run_filter(entry: &Value, docs: &[Document], reps: usize) -> Value {
             times.push(elapsed);
         }
     }
+    (matched, errors, first_error, times)
+}
+
+/// Matches on the documents' BSON bytes (`Filter::matches_raw`, the reported figure) and on
+/// the decoded `bson::Document`s (`Filter::matches`, for comparison); both must agree.
+fn run_filter(
+    entry: &Value,
+    docs: &[Document],
+    raws: &[RawDocumentBuf],
+    reps: usize,
+    skip_decoded: bool,
+) -> Value {
+    let name = entry["name"].as_str().unwrap_or("?").to_owned();
+    let filter = match to_document(&entry["filter"], &name) {
+        Ok(doc) => doc,
+        Err(e) => return json!({ "name": name, "error": e }),
+    };
+    let compiled = match Filter::compile(&filter) {
+        Ok(f) => f,
+        Err(e) => return json!({ "name": name, "error": format!("compile: {e}") }),
+    };
+    let (matched, errors, first_error, times) =
+        time_passes(raws, reps, |raw| compiled.matches_raw(raw));
+    let decoded_reps = if skip_decoded { 0 } else { reps };
+    let (decoded_matched, decoded_errors, _, decoded_times) =
+        time_passes(docs, decoded_reps, |doc| compiled.matches(doc));
+    if decoded_matched != matched || decoded_errors != errors {
+        return json!({
+            "name": name,
+            "error": format!(
+                "raw and decoded matching differ: {} vs {} matches, {errors} vs {decoded_errors} errors",
+                matched.len(),
+                decoded_matched.len()
+            ),
+        });
+    }
     let ids: Vec<Value> = matched.iter().map(|&i| id_json(&docs[i])).collect();
     json!({
         "name": name,
@@ -154,6 +194,7 @@ fn run_filter(entry: &Value, docs: &[Document], reps: usize) -> Value {
         "ns": times,
         "median_ns": median(&times) as u64,
         "best_ns": *times.iter().min().unwrap() as u64,
+        "decoded_median_ns": (!skip_decoded).then(|| median(&decoded_times) as u64),
     })
 }
 
@@ -243,18 +284,17 @@ fn run_update(
     })
 }
 
-/// The floor under any matcher over `bson::Document`: one hand-written top-level lookup per
-/// document (`doc.get("status") == Some("active")`, the work of the filter `{status: "active"}`),
-/// timed like the filters. Reported so the per-filter figures can be read against it.
-fn baseline(docs: &[Document], reps: usize) -> Value {
-    let target = Bson::String("active".to_owned());
+/// The floor under any matcher: one hand-written top-level lookup per document (the work of
+/// the filter `{status: "active"}`), timed like the filters. `lookup` returns whether the
+/// document's `status` is `"active"`.
+fn baseline<D>(name: &str, docs: &[D], reps: usize, lookup: impl Fn(&D) -> bool) -> Value {
     let mut times = Vec::with_capacity(reps);
     let mut matched: Vec<usize> = Vec::with_capacity(docs.len());
     for rep in 0..=reps {
         matched.clear();
         let start = Instant::now();
         for (i, doc) in docs.iter().enumerate() {
-            if doc.get(black_box("status")) == Some(&target) {
+            if lookup(doc) {
                 matched.push(i);
             }
         }
@@ -265,7 +305,7 @@ fn baseline(docs: &[Document], reps: usize) -> Value {
         }
     }
     json!({
-        "name": "bare bson::Document::get(\"status\") == \"active\"",
+        "name": name,
         "count": matched.len(),
         "median_ns": median(&times) as u64,
         "best_ns": *times.iter().min().unwrap() as u64,
@@ -284,13 +324,38 @@ fn main() {
     let updates = read_json(&args.updates);
     fs::create_dir_all(&args.out_dir).expect("out dir");
 
-    let floor = baseline(&docs, args.reps);
+    // Matching reads the BSON bytes, as a store holds them: encoded once here, untimed (as
+    // mingo parses its JSON once).
+    let raws: Vec<RawDocumentBuf> = docs
+        .iter()
+        .map(|doc| RawDocumentBuf::try_from(doc).expect("encodable document"))
+        .collect();
+
+    let target = Bson::String("active".to_owned());
+    let floor = baseline(
+        "bare bson::Document::get(\"status\") == \"active\"",
+        &docs,
+        args.reps,
+        |doc| doc.get(black_box("status")) == Some(&target),
+    );
+    let raw_floor = baseline(
+        "bare bson::RawDocument::get_str(\"status\") == \"active\"",
+        &raws,
+        args.reps,
+        |raw| matches!(raw.get_str(black_box("status")), Ok("active")),
+    );
     let mut filter_results = Vec::new();
     for entry in filters["filters"]
         .as_array()
         .expect("filters.json: a \"filters\" array")
     {
-        filter_results.push(run_filter(entry, &docs, args.reps));
+        filter_results.push(run_filter(
+            entry,
+            &docs,
+            &raws,
+            args.reps,
+            args.skip_decoded,
+        ));
     }
     let mut update_results = Vec::new();
     let update_list = updates["updates"]
@@ -314,6 +379,7 @@ fn main() {
         "update_reps": args.update_reps,
         "load_ms": load_ms,
         "baseline": floor,
+        "raw_baseline": raw_floor,
         "filters": filter_results,
         "updates": update_results,
     });

@@ -6,23 +6,113 @@ use bson::{Bson, Document};
 
 use super::{BitsOp, CmpOp, Cond, InList, Leaf, Node, Part, Pred, RegexPred};
 use crate::error::{MqlError, Result};
-use crate::expr::{truthy, Variables};
+use crate::expr::{truthy, Expr, Variables};
 use crate::value::{compare_values, number, type_number, type_rank, Number};
 
 /// What a path is looked up in: a document, or an array read as a document whose field names
 /// are the indexes (an `$elemMatch` object filter applied to an array element).
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Container<'a> {
-    Doc(&'a Document),
-    Arr(&'a [Bson]),
+pub(crate) enum Container<D, A> {
+    Doc(D),
+    Arr(A),
 }
 
-impl<'a> Container<'a> {
-    fn get(self, part: &Part) -> Option<&'a Bson> {
+/// What a value is to the traversal: a document to descend into, an array to iterate, or a
+/// leaf.
+pub(crate) enum Shape<D, A> {
+    Doc(D),
+    Arr(A),
+    Leaf,
+}
+
+/// A read-only view of BSON values that the matcher walks. Implemented for decoded values
+/// (`&Bson`) and for raw bytes ([`super::raw::RawValue`]) so that both share one traversal,
+/// the part of matching whose rules are subtle; only the per-value tests differ.
+pub(crate) trait View<'a>: Copy {
+    type Doc: Copy;
+    type Arr: Copy;
+    type Items: Iterator<Item = Result<Self>>;
+
+    fn shape(self) -> Shape<Self::Doc, Self::Arr>;
+    /// The first field named `name`.
+    fn field(doc: Self::Doc, name: &str) -> Result<Option<Self>>;
+    fn index(arr: Self::Arr, index: usize) -> Result<Option<Self>>;
+    fn items(arr: Self::Arr) -> Self::Items;
+    /// Tests a predicate that looks at one value only: every predicate but `$elemMatch`'s,
+    /// which recurse through [`test`] and are never passed here.
+    fn test_value(pred: &Pred, value: Option<Self>) -> Result<bool>;
+    fn expr(doc: Self::Doc, expr: &Expr, variables: &Variables) -> Result<bool>;
+}
+
+type Root<'a, V> = Container<<V as View<'a>>::Doc, <V as View<'a>>::Arr>;
+
+fn get<'a, V: View<'a>>(container: Root<'a, V>, part: &Part) -> Result<Option<V>> {
+    match container {
+        Container::Doc(doc) => V::field(doc, &part.name),
+        Container::Arr(items) => match part.index {
+            Some(index) => V::index(items, index),
+            None => Ok(None),
+        },
+    }
+}
+
+impl<'a> View<'a> for &'a Bson {
+    type Doc = &'a Document;
+    type Arr = &'a [Bson];
+    type Items = BsonItems<'a>;
+
+    fn shape(self) -> Shape<&'a Document, &'a [Bson]> {
         match self {
-            Container::Doc(doc) => get_field(doc, &part.name),
-            Container::Arr(items) => items.get(part.index?),
+            Bson::Document(doc) => Shape::Doc(doc),
+            Bson::Array(items) => Shape::Arr(items),
+            _ => Shape::Leaf,
         }
+    }
+
+    fn field(doc: &'a Document, name: &str) -> Result<Option<&'a Bson>> {
+        Ok(get_field(doc, name))
+    }
+
+    fn index(arr: &'a [Bson], index: usize) -> Result<Option<&'a Bson>> {
+        Ok(arr.get(index))
+    }
+
+    fn items(arr: &'a [Bson]) -> BsonItems<'a> {
+        BsonItems(arr.iter())
+    }
+
+    fn test_value(pred: &Pred, value: Option<&'a Bson>) -> Result<bool> {
+        Ok(match pred {
+            Pred::Cmp(op, operand) => compare(*op, operand, value),
+            Pred::In(list) => in_list(list, value),
+            Pred::Regex(regex) => value.is_some_and(|value| regex_matches(regex, value)),
+            Pred::Exists => value.is_some(),
+            Pred::Type(bits) => value.is_some_and(|value| bits & type_bit(type_number(value)) != 0),
+            Pred::Mod { divisor, remainder } => value
+                .and_then(number)
+                .and_then(integer_value)
+                .is_some_and(|dividend| dividend.wrapping_rem(*divisor) == *remainder),
+            Pred::Bits(op, positions) => {
+                value.is_some_and(|value| bits_match(*op, positions, value))
+            }
+            Pred::Size(size) => matches!(value, Some(Bson::Array(items)) if items.len() == *size),
+            Pred::ElemObject(_) | Pred::ElemValue(_) | Pred::Never => false,
+        })
+    }
+
+    fn expr(doc: &'a Document, expr: &Expr, variables: &Variables) -> Result<bool> {
+        Ok(truthy(expr.evaluate(doc, variables)?.as_ref()))
+    }
+}
+
+/// The elements of a decoded array, as the infallible case of [`View::items`].
+pub(crate) struct BsonItems<'a>(std::slice::Iter<'a, Bson>);
+
+impl<'a> Iterator for BsonItems<'a> {
+    type Item = Result<&'a Bson>;
+
+    fn next(&mut self) -> Option<Result<&'a Bson>> {
+        self.0.next().map(Ok)
     }
 }
 
@@ -40,17 +130,17 @@ fn get_field<'a>(doc: &'a Document, name: &str) -> Option<&'a Bson> {
 /// Evaluates `node`; `position` receives the array offset the way MongoDB's `MatchDetails`
 /// records its elem-match key: each matching leaf that went through an array overwrites it, a
 /// failing conjunction clears it.
-pub(crate) fn eval(
+pub(crate) fn eval<'a, V: View<'a>>(
     node: &Node,
-    root: Container<'_>,
+    root: Root<'a, V>,
     variables: &Variables,
     position: &mut Option<usize>,
 ) -> Result<bool> {
     match node {
-        Node::Leaf(leaf) => eval_leaf(leaf, root, variables, position),
+        Node::Leaf(leaf) => eval_leaf::<V>(leaf, root, variables, position),
         Node::And(children) => {
             for child in children {
-                if !eval(child, root, variables, position)? {
+                if !eval::<V>(child, root, variables, position)? {
                     *position = None;
                     return Ok(false);
                 }
@@ -59,7 +149,7 @@ pub(crate) fn eval(
         }
         Node::Or(children) => {
             for child in children {
-                if eval(child, root, variables, position)? {
+                if eval::<V>(child, root, variables, position)? {
                     return Ok(true);
                 }
             }
@@ -67,15 +157,15 @@ pub(crate) fn eval(
         }
         Node::Nor(children) => {
             for child in children {
-                if eval(child, root, variables, &mut None)? {
+                if eval::<V>(child, root, variables, &mut None)? {
                     return Ok(false);
                 }
             }
             Ok(true)
         }
-        Node::Not(child) => Ok(!eval(child, root, variables, &mut None)?),
+        Node::Not(child) => Ok(!eval::<V>(child, root, variables, &mut None)?),
         Node::Expr(expr) => match root {
-            Container::Doc(doc) => Ok(truthy(expr.evaluate(doc, variables)?.as_ref())),
+            Container::Doc(doc) => V::expr(doc, expr, variables),
             Container::Arr(_) => Err(MqlError::bad_value(
                 "`$expr` can only be applied to the top-level document",
             )),
@@ -84,9 +174,9 @@ pub(crate) fn eval(
     }
 }
 
-fn eval_leaf(
+fn eval_leaf<'a, V: View<'a>>(
     leaf: &Leaf,
-    root: Container<'_>,
+    root: Root<'a, V>,
     variables: &Variables,
     position: &mut Option<usize>,
 ) -> Result<bool> {
@@ -98,7 +188,7 @@ fn eval_leaf(
         ),
     };
     let mut outcome: Result<Option<Option<usize>>> = Ok(None);
-    walker.walk(root, 0, None, &mut |value, offset| {
+    walker.walk::<V, _>(root, 0, None, &mut |value, offset| {
         let mut element = None;
         match test(&leaf.pred, value, variables, &mut element) {
             Ok(false) => false,
@@ -111,7 +201,7 @@ fn eval_leaf(
                 true
             }
         }
-    });
+    })?;
     match outcome? {
         Some(hit) => {
             if hit.is_some() {
@@ -124,7 +214,8 @@ fn eval_leaf(
 }
 
 /// The server's `BSONElementIterator`: yields every value a path reaches, each with the offset
-/// of the outermost array traversed implicitly to reach it. `visit` returns true to stop.
+/// of the outermost array traversed implicitly to reach it. `visit` returns true to stop; the
+/// walk fails only on malformed raw BSON.
 struct Walker<'p> {
     parts: &'p [Part],
     /// False for `$size` and `$elemMatch`, which look at a leaf array as a whole.
@@ -134,156 +225,155 @@ struct Walker<'p> {
 impl Walker<'_> {
     /// The server's `getFieldDottedOrArray`: follows documents from `from` until the path ends,
     /// goes missing, or meets an array; returns the value and the index of its component.
-    fn descend<'a>(&self, start: Container<'a>, from: usize) -> (Option<&'a Bson>, usize) {
+    fn descend<'a, V: View<'a>>(
+        &self,
+        start: Root<'a, V>,
+        from: usize,
+    ) -> Result<(Option<V>, usize)> {
         let mut current = start;
         let mut index = from;
         loop {
-            let Some(value) = self.parts.get(index).and_then(|part| current.get(part)) else {
-                return (None, index);
+            let Some(part) = self.parts.get(index) else {
+                return Ok((None, index));
             };
-            match value {
-                Bson::Document(inner) => {
+            let Some(value) = get::<V>(current, part)? else {
+                return Ok((None, index));
+            };
+            match value.shape() {
+                Shape::Doc(inner) => {
                     index += 1;
                     if index >= self.parts.len() {
-                        return (Some(value), index);
+                        return Ok((Some(value), index));
                     }
                     current = Container::Doc(inner);
                 }
-                Bson::Array(_) => return (Some(value), index),
-                _ if index + 1 < self.parts.len() => return (None, index),
-                _ => return (Some(value), index),
+                Shape::Arr(_) => return Ok((Some(value), index)),
+                Shape::Leaf if index + 1 < self.parts.len() => return Ok((None, index)),
+                Shape::Leaf => return Ok((Some(value), index)),
             }
         }
     }
 
-    fn walk<'a, F>(
+    fn walk<'a, V: View<'a>, F>(
         &self,
-        start: Container<'a>,
+        start: Root<'a, V>,
         from: usize,
         outer: Option<usize>,
         visit: &mut F,
-    ) -> bool
+    ) -> Result<bool>
     where
-        F: FnMut(Option<&'a Bson>, Option<usize>) -> bool,
+        F: FnMut(Option<V>, Option<usize>) -> bool,
     {
-        match self.descend(start, from) {
-            (Some(array @ Bson::Array(items)), index) => {
-                self.in_array(array, items, index + 1, outer, visit)
+        let (value, index) = self.descend::<V>(start, from)?;
+        if let Some(array) = value {
+            if let Shape::Arr(items) = array.shape() {
+                return self.in_array(array, items, index + 1, outer, visit);
             }
-            (value, _) => visit(value, outer),
         }
+        Ok(visit(value, outer))
     }
 
     /// Iterates an array met at the component before `rest`.
-    fn in_array<'a, F>(
+    fn in_array<'a, V: View<'a>, F>(
         &self,
-        array: &'a Bson,
-        items: &'a [Bson],
+        array: V,
+        items: V::Arr,
         rest: usize,
         outer: Option<usize>,
         visit: &mut F,
-    ) -> bool
+    ) -> Result<bool>
     where
-        F: FnMut(Option<&'a Bson>, Option<usize>) -> bool,
+        F: FnMut(Option<V>, Option<usize>) -> bool,
     {
         let at_leaf = rest >= self.parts.len();
         if at_leaf && !self.traverse_leaf {
-            return visit(Some(array), outer);
+            return Ok(visit(Some(array), outer));
         }
-        for (index, item) in items.iter().enumerate() {
+        for (index, item) in V::items(items).enumerate() {
+            let item = item?;
             let stop = if at_leaf {
                 visit(Some(item), outer.or(Some(index)))
             } else {
-                self.element(item, index, rest, outer, visit)
+                self.element(item, index, rest, outer, visit)?
             };
             if stop {
-                return true;
+                return Ok(true);
             }
         }
         // A leaf array is also a value in its own right (`{a: [1, 2]}` equals `[1, 2]`).
-        at_leaf && visit(Some(array), outer)
+        Ok(at_leaf && visit(Some(array), outer))
     }
 
     /// One element of an array with path left over: documents continue the path (by name,
     /// including a numeric component as a field name); the element whose index is the next
     /// component is also entered by position.
-    fn element<'a, F>(
+    fn element<'a, V: View<'a>, F>(
         &self,
-        item: &'a Bson,
+        item: V,
         index: usize,
         rest: usize,
         outer: Option<usize>,
         visit: &mut F,
-    ) -> bool
+    ) -> Result<bool>
     where
-        F: FnMut(Option<&'a Bson>, Option<usize>) -> bool,
+        F: FnMut(Option<V>, Option<usize>) -> bool,
     {
         let by_position = self
             .parts
             .get(rest)
             .is_some_and(|part| part.index == Some(index));
         let last = rest + 1 >= self.parts.len();
-        match item {
-            Bson::Document(doc) => {
-                if self.walk(Container::Doc(doc), rest, outer.or(Some(index)), visit) {
-                    return true;
+        match item.shape() {
+            Shape::Doc(doc) => {
+                if self.walk::<V, F>(Container::Doc(doc), rest, outer.or(Some(index)), visit)? {
+                    return Ok(true);
                 }
                 if !by_position {
-                    false
+                    Ok(false)
                 } else if last {
-                    visit(Some(item), outer)
+                    Ok(visit(Some(item), outer))
                 } else {
-                    self.walk(Container::Doc(doc), rest + 1, outer, visit)
+                    self.walk::<V, F>(Container::Doc(doc), rest + 1, outer, visit)
                 }
             }
-            _ if !by_position => false,
-            _ if last => visit(Some(item), outer),
-            Bson::Array(inner) => self.in_array(item, inner, rest + 1, outer, visit),
-            _ => false,
+            _ if !by_position => Ok(false),
+            _ if last => Ok(visit(Some(item), outer)),
+            Shape::Arr(inner) => self.in_array(item, inner, rest + 1, outer, visit),
+            Shape::Leaf => Ok(false),
         }
     }
 }
 
 /// Tests one value; `element` receives the matching element's index for `$elemMatch`.
-fn test(
+fn test<'a, V: View<'a>>(
     pred: &Pred,
-    value: Option<&Bson>,
+    value: Option<V>,
     variables: &Variables,
     element: &mut Option<usize>,
 ) -> Result<bool> {
-    Ok(match pred {
-        Pred::Cmp(op, operand) => compare(*op, operand, value),
-        Pred::In(list) => in_list(list, value),
-        Pred::Regex(regex) => value.is_some_and(|value| regex_matches(regex, value)),
-        Pred::Exists => value.is_some(),
-        Pred::Type(bits) => value.is_some_and(|value| bits & type_bit(type_number(value)) != 0),
-        Pred::Mod { divisor, remainder } => value
-            .and_then(integer_value)
-            .is_some_and(|dividend| dividend.wrapping_rem(*divisor) == *remainder),
-        Pred::Bits(op, positions) => value.is_some_and(|value| bits_match(*op, positions, value)),
-        Pred::Size(size) => matches!(value, Some(Bson::Array(items)) if items.len() == *size),
-        Pred::ElemObject(filter) => return elem_object(filter, value, variables, element),
-        Pred::ElemValue(conds) => return elem_value(conds, value, variables, element),
-        Pred::Never => false,
-    })
+    match pred {
+        Pred::ElemObject(filter) => elem_object(filter, value, variables, element),
+        Pred::ElemValue(conds) => elem_value(conds, value, variables, element),
+        _ => V::test_value(pred, value),
+    }
 }
 
-fn elem_object(
+fn elem_object<'a, V: View<'a>>(
     filter: &Node,
-    value: Option<&Bson>,
+    value: Option<V>,
     variables: &Variables,
     element: &mut Option<usize>,
 ) -> Result<bool> {
-    let Some(Bson::Array(items)) = value else {
+    let Some(Shape::Arr(items)) = value.map(View::shape) else {
         return Ok(false);
     };
-    for (index, item) in items.iter().enumerate() {
-        let container = match item {
-            Bson::Document(doc) => Container::Doc(doc),
-            Bson::Array(inner) => Container::Arr(inner),
-            _ => continue,
+    for (index, item) in V::items(items).enumerate() {
+        let container = match item?.shape() {
+            Shape::Doc(doc) => Container::Doc(doc),
+            Shape::Arr(inner) => Container::Arr(inner),
+            Shape::Leaf => continue,
         };
-        if eval(filter, container, variables, &mut None)? {
+        if eval::<V>(filter, container, variables, &mut None)? {
             *element = Some(index);
             return Ok(true);
         }
@@ -291,17 +381,17 @@ fn elem_object(
     Ok(false)
 }
 
-fn elem_value(
+fn elem_value<'a, V: View<'a>>(
     conds: &[Cond],
-    value: Option<&Bson>,
+    value: Option<V>,
     variables: &Variables,
     element: &mut Option<usize>,
 ) -> Result<bool> {
-    let Some(Bson::Array(items)) = value else {
+    let Some(Shape::Arr(items)) = value.map(View::shape) else {
         return Ok(false);
     };
-    for (index, item) in items.iter().enumerate() {
-        if all_conds(conds, Some(item), variables)? {
+    for (index, item) in V::items(items).enumerate() {
+        if all_conds(conds, Some(item?), variables)? {
             *element = Some(index);
             return Ok(true);
         }
@@ -310,7 +400,11 @@ fn elem_value(
 }
 
 /// Conditions applied to one value without traversal (`$elemMatch`'s value form).
-fn all_conds(conds: &[Cond], value: Option<&Bson>, variables: &Variables) -> Result<bool> {
+fn all_conds<'a, V: View<'a>>(
+    conds: &[Cond],
+    value: Option<V>,
+    variables: &Variables,
+) -> Result<bool> {
     for cond in conds {
         let holds = match cond {
             Cond::Is(pred) => test(pred, value, variables, &mut None)?,
@@ -337,18 +431,8 @@ pub(crate) fn compare(op: CmpOp, operand: &Bson, value: Option<&Bson>) -> bool {
         _ => {}
     }
     let value_rank = value.map_or(type_rank(&Bson::Undefined), type_rank);
-    let operand_rank = type_rank(operand);
-    if value_rank != operand_rank {
-        let nullish =
-            |rank: u8| rank == type_rank(&Bson::Null) || rank == type_rank(&Bson::Undefined);
-        if nullish(value_rank) && nullish(operand_rank) {
-            return matches!(op, CmpOp::Eq | CmpOp::Lte | CmpOp::Gte);
-        }
-        return match operand {
-            Bson::MaxKey => matches!(op, CmpOp::Lt | CmpOp::Lte),
-            Bson::MinKey => matches!(op, CmpOp::Gt | CmpOp::Gte),
-            _ => false,
-        };
+    if value_rank != type_rank(operand) {
+        return compare_across_types(op, value_rank, operand);
     }
     let Some(value) = value else {
         // Both missing/undefined: only reachable with an undefined operand, which is refused.
@@ -365,7 +449,21 @@ pub(crate) fn compare(op: CmpOp, operand: &Bson, value: Option<&Bson>) -> bool {
     holds(op, compare_values(value, operand))
 }
 
-fn holds(op: CmpOp, order: Ordering) -> bool {
+/// A comparison between values of different type ranks: only null and undefined (and
+/// missing) equal each other, and MinKey/MaxKey bound everything.
+pub(crate) fn compare_across_types(op: CmpOp, value_rank: u8, operand: &Bson) -> bool {
+    let nullish = |rank: u8| rank == type_rank(&Bson::Null) || rank == type_rank(&Bson::Undefined);
+    if nullish(value_rank) && nullish(type_rank(operand)) {
+        return matches!(op, CmpOp::Eq | CmpOp::Lte | CmpOp::Gte);
+    }
+    match operand {
+        Bson::MaxKey => matches!(op, CmpOp::Lt | CmpOp::Lte),
+        Bson::MinKey => matches!(op, CmpOp::Gt | CmpOp::Gte),
+        _ => false,
+    }
+}
+
+pub(crate) fn holds(op: CmpOp, order: Ordering) -> bool {
     match op {
         CmpOp::Eq => order == Ordering::Equal,
         CmpOp::Gt => order == Ordering::Greater,
@@ -375,7 +473,7 @@ fn holds(op: CmpOp, order: Ordering) -> bool {
     }
 }
 
-fn is_nan(value: &Bson) -> bool {
+pub(crate) fn is_nan(value: &Bson) -> bool {
     matches!(number(value), Some(Number::Double(value)) if value.is_nan())
 }
 
@@ -413,8 +511,8 @@ pub(crate) fn type_bit(code: i32) -> u32 {
 
 /// A number's integer value for `$mod` (doubles truncated; NaN, infinities and values out of
 /// the 64-bit range never match).
-fn integer_value(value: &Bson) -> Option<i64> {
-    match number(value)? {
+pub(crate) fn integer_value(value: Number) -> Option<i64> {
+    match value {
         Number::Int(value) => Some(value),
         Number::Double(value) => super::parse::truncate_to_i64(value),
     }
@@ -425,31 +523,40 @@ fn integer_value(value: &Bson) -> Option<i64> {
 fn bits_match(op: BitsOp, positions: &[u64], value: &Bson) -> bool {
     let source = match value {
         Bson::Binary(binary) => BitSource::Bytes(&binary.bytes),
-        other => match number(other) {
-            Some(Number::Int(value)) => BitSource::Int(value),
-            Some(Number::Double(value)) if value.fract() == 0.0 => {
-                match super::parse::truncate_to_i64(value) {
-                    Some(value) => BitSource::Int(value),
-                    None => return false,
-                }
-            }
-            _ => return false,
+        other => match number(other).and_then(BitSource::number) {
+            Some(source) => source,
+            None => return false,
         },
     };
-    match op {
-        BitsOp::AllSet => positions.iter().all(|p| source.bit(*p)),
-        BitsOp::AllClear => positions.iter().all(|p| !source.bit(*p)),
-        BitsOp::AnySet => positions.iter().any(|p| source.bit(*p)),
-        BitsOp::AnyClear => positions.iter().any(|p| !source.bit(*p)),
-    }
+    source.test(op, positions)
 }
 
-enum BitSource<'a> {
+pub(crate) enum BitSource<'a> {
     Bytes(&'a [u8]),
     Int(i64),
 }
 
 impl BitSource<'_> {
+    /// A number's bits: only whole numbers that fit an i64 have any.
+    pub(crate) fn number(value: Number) -> Option<BitSource<'static>> {
+        match value {
+            Number::Int(value) => Some(BitSource::Int(value)),
+            Number::Double(value) if value.fract() == 0.0 => {
+                super::parse::truncate_to_i64(value).map(BitSource::Int)
+            }
+            Number::Double(_) => None,
+        }
+    }
+
+    pub(crate) fn test(&self, op: BitsOp, positions: &[u64]) -> bool {
+        match op {
+            BitsOp::AllSet => positions.iter().all(|p| self.bit(*p)),
+            BitsOp::AllClear => positions.iter().all(|p| !self.bit(*p)),
+            BitsOp::AnySet => positions.iter().any(|p| self.bit(*p)),
+            BitsOp::AnyClear => positions.iter().any(|p| !self.bit(*p)),
+        }
+    }
+
     fn bit(&self, position: u64) -> bool {
         match self {
             BitSource::Bytes(bytes) => usize::try_from(position / 8)

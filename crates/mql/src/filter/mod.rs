@@ -5,12 +5,19 @@
 //! numeric components also index arrays, a leaf array yields its elements and then itself) and
 //! matches when any of them does. Negations (`$ne`, `$nin`, `$not`, `$exists: false`, `$nor`)
 //! negate the whole path predicate, so they are exact complements of their positive forms.
+//!
+//! The same matching runs on decoded documents (`evaluate`) and on BSON bytes (`evaluate_raw`,
+//! what a store holds: no decoding and no allocation, except for `$expr` and comparisons of
+//! DBPointer or code-with-scope values): `eval.rs` walks either through its `View` trait,
+//! `raw.rs` reads the bytes and compares them with the compiled operands in place.
+//! `tests/filter_raw.rs` checks that both give identical outcomes.
 
 mod analysis;
 mod eval;
 mod parse;
+mod raw;
 
-use bson::{Bson, Document};
+use bson::{Bson, Document, RawDocument};
 
 use crate::error::Result;
 use crate::expr::{Expr, Variables};
@@ -165,6 +172,15 @@ pub(crate) struct RegexPred {
     options: String,
 }
 
+impl MatchOutcome {
+    fn new(matched: bool, position: Option<usize>) -> MatchOutcome {
+        MatchOutcome {
+            matched,
+            array_position: if matched { position } else { None },
+        }
+    }
+}
+
 impl Filter {
     /// Compiles `filter`; unknown operators and malformed operands are errors.
     pub fn compile(filter: &Document) -> Result<Filter> {
@@ -177,7 +193,7 @@ impl Filter {
     /// Whether `doc` matches. Errors only from `$expr` evaluation.
     pub fn matches(&self, doc: &Document) -> Result<bool> {
         let mut position = None;
-        eval::eval(
+        eval::eval::<&Bson>(
             &self.root,
             eval::Container::Doc(doc),
             &self.variables,
@@ -188,16 +204,42 @@ impl Filter {
     /// Matches `doc` and reports the array position for the positional operator.
     pub fn evaluate(&self, doc: &Document) -> Result<MatchOutcome> {
         let mut position = None;
-        let matched = eval::eval(
+        let matched = eval::eval::<&Bson>(
             &self.root,
             eval::Container::Doc(doc),
             &self.variables,
             &mut position,
         )?;
-        Ok(MatchOutcome {
-            matched,
-            array_position: if matched { position } else { None },
-        })
+        Ok(MatchOutcome::new(matched, position))
+    }
+
+    /// [`Filter::matches`] on a document's BSON bytes, without decoding it (a filter with
+    /// `$expr` decodes it for that operator). Same results as matching the decoded document;
+    /// malformed bytes are an error.
+    pub fn matches_raw(&self, doc: &RawDocument) -> Result<bool> {
+        let mut position = None;
+        let root = raw::RawDoc::new(doc);
+        root.warm();
+        eval::eval::<raw::RawValue<'_>>(
+            &self.root,
+            eval::Container::Doc(root),
+            &self.variables,
+            &mut position,
+        )
+    }
+
+    /// [`Filter::evaluate`] on a document's BSON bytes (see [`Filter::matches_raw`]).
+    pub fn evaluate_raw(&self, doc: &RawDocument) -> Result<MatchOutcome> {
+        let mut position = None;
+        let root = raw::RawDoc::new(doc);
+        root.warm();
+        let matched = eval::eval::<raw::RawValue<'_>>(
+            &self.root,
+            eval::Container::Doc(root),
+            &self.variables,
+            &mut position,
+        )?;
+        Ok(MatchOutcome::new(matched, position))
     }
 
     /// Constraints per path from the top-level conjunction (see [`PathConstraint`]).

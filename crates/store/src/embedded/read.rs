@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::ops::Bound;
 
-use bson::{Bson, Document};
+use bson::{Bson, Document, RawDocument};
 use rampart_mql::{array_index, compare_values, Filter, Projection, SortSpec};
 use redb::{ReadOnlyTable, ReadableTable};
 
@@ -78,20 +78,24 @@ impl Candidates {
         })
     }
 
-    /// Up to `want` more candidate documents.
-    pub(crate) fn next_documents(
+    /// Up to `want` more matches of `filter`, reading as many candidates as that takes
+    /// (fewer matches only when the candidates run out). Each candidate is matched on its
+    /// stored BSON bytes; only the matches are decoded.
+    pub(crate) fn next_matches(
         &mut self,
         docs: &impl ReadableTable<&'static [u8], &'static [u8]>,
+        filter: &Filter,
         want: usize,
-    ) -> Result<Vec<(Vec<u8>, Document)>> {
+    ) -> Result<Vec<Hit>> {
         let mut out = Vec::new();
         match self {
             Candidates::Keys(keys) => {
                 while out.len() < want {
                     let Some(key) = keys.pop_front() else { break };
                     if let Some(bytes) = docs.get(key.as_slice())? {
-                        let doc = decode(bytes.value())?;
-                        out.push((key, doc));
+                        if let Some(hit) = match_stored(filter, key, bytes.value())? {
+                            out.push(hit);
+                        }
                     }
                 }
             }
@@ -104,7 +108,9 @@ impl Candidates {
                     for entry in docs.range::<&[u8]>(borrow(&range))? {
                         let (key, bytes) = entry?;
                         let key = key.value().to_vec();
-                        out.push((key.clone(), decode(bytes.value())?));
+                        if let Some(hit) = match_stored(filter, key.clone(), bytes.value())? {
+                            out.push(hit);
+                        }
                         last = Some(key);
                         if out.len() >= want {
                             break;
@@ -121,6 +127,32 @@ impl Candidates {
     }
 }
 
+/// Matches one stored document on its bytes and decodes it only when it matches.
+fn match_stored(filter: &Filter, key: Vec<u8>, bytes: &[u8]) -> Result<Option<Hit>> {
+    let outcome = RawDocument::from_bytes(bytes)
+        .map_err(|_| undecodable())
+        .and_then(|raw| match filter.evaluate_raw(raw) {
+            Ok(outcome) => Ok(outcome),
+            // Corrupt bytes are a storage error, as when decoding; a query error stays one.
+            Err(error) => match decode(bytes) {
+                Ok(_) => Err(error.into()),
+                Err(storage) => Err(storage),
+            },
+        })?;
+    if !outcome.matched {
+        return Ok(None);
+    }
+    Ok(Some(Hit {
+        key,
+        doc: decode(bytes)?,
+        position: outcome.array_position,
+    }))
+}
+
+fn undecodable() -> StoreError {
+    StoreError::Storage("a stored document cannot be decoded".to_owned())
+}
+
 fn borrow(range: &KeyRange) -> (Bound<&[u8]>, Bound<&[u8]>) {
     (
         range.0.as_ref().map(Vec::as_slice),
@@ -130,8 +162,7 @@ fn borrow(range: &KeyRange) -> (Bound<&[u8]>, Bound<&[u8]>) {
 
 /// Decodes a stored document.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Document> {
-    Document::from_reader(bytes)
-        .map_err(|_| StoreError::Storage("a stored document cannot be decoded".to_owned()))
+    Document::from_reader(bytes).map_err(|_| undecodable())
 }
 
 /// Every matching document, in `_id` order; stops after `stop_after` matches.
@@ -146,22 +177,14 @@ pub(crate) fn matching<T: Tables>(
     let mut candidates = Candidates::new(tables, plan)?;
     let mut hits = Vec::new();
     loop {
-        let batch = candidates.next_documents(&docs, 256)?;
+        let want = stop_after.map_or(256, |limit| limit.saturating_sub(hits.len()).min(256));
+        let batch = candidates.next_matches(&docs, filter, want)?;
         if batch.is_empty() {
             return Ok(hits);
         }
-        for (key, doc) in batch {
-            let outcome = filter.evaluate(&doc)?;
-            if outcome.matched {
-                hits.push(Hit {
-                    key,
-                    doc,
-                    position: outcome.array_position,
-                });
-                if stop_after.is_some_and(|limit| hits.len() >= limit) {
-                    return Ok(hits);
-                }
-            }
+        hits.extend(batch);
+        if stop_after.is_some_and(|limit| hits.len() >= limit) {
+            return Ok(hits);
         }
     }
 }
@@ -238,17 +261,14 @@ impl BatchSource for Streaming {
     fn next_batch(&mut self, size: usize) -> Result<Vec<Document>> {
         let mut out = Vec::new();
         while out.len() < size && self.remaining > 0 {
+            let want = (size - out.len()).min(self.to_skip.saturating_add(self.remaining));
             let batch = self
                 .candidates
-                .next_documents(&self.docs, size - out.len())?;
+                .next_matches(&self.docs, &self.find.filter, want)?;
             if batch.is_empty() {
                 break;
             }
-            for (key, doc) in batch {
-                let outcome = self.find.filter.evaluate(&doc)?;
-                if !outcome.matched {
-                    continue;
-                }
+            for hit in batch {
                 if self.to_skip > 0 {
                     self.to_skip -= 1;
                     continue;
@@ -257,11 +277,6 @@ impl BatchSource for Streaming {
                     break;
                 }
                 self.remaining -= 1;
-                let hit = Hit {
-                    key,
-                    doc,
-                    position: outcome.array_position,
-                };
                 out.push(self.find.project(hit)?);
             }
         }

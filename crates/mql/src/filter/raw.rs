@@ -1,0 +1,625 @@
+//! Matching on raw BSON bytes: a minimal, bounds-checked reader of the BSON wire format and the
+//! per-value tests, comparing raw values directly against the compiled (decoded) operands.
+//!
+//! The `bson` crate's own raw iterator validates every key as UTF-8 and builds a typed value for
+//! every element it passes; matching only needs to compare a few keys and skip the rest, so this
+//! reader compares keys as bytes and reads a value only when a test looks at it. The traversal
+//! itself is shared with decoded matching through [`View`].
+//!
+//! Malformed bytes are an error, never a panic: every length is checked against the enclosing
+//! slice before it is used. As with `RawDocument::get`, a duplicated key resolves to its first
+//! occurrence (a decoded `Document` keeps one value per key; documents encoded from a
+//! `Document` never repeat a key).
+
+use std::cmp::Ordering;
+
+use bson::{Bson, Document, RawDocument, RawDocumentBuf};
+
+use super::eval::{
+    compare_across_types, holds, integer_value, is_nan, type_bit, BitSource, Shape, View,
+};
+use super::{CmpOp, InList, Pred, RegexPred};
+use crate::error::{MqlError, Result};
+use crate::expr::{truthy, Expr, Variables};
+use crate::value::{compare_numbers, compare_values, decimal_to_f64, number, type_rank, Number};
+
+const DOUBLE: u8 = 0x01;
+const STRING: u8 = 0x02;
+const DOCUMENT: u8 = 0x03;
+const ARRAY: u8 = 0x04;
+const BINARY: u8 = 0x05;
+const UNDEFINED: u8 = 0x06;
+const OBJECT_ID: u8 = 0x07;
+const BOOLEAN: u8 = 0x08;
+const DATE_TIME: u8 = 0x09;
+const NULL: u8 = 0x0A;
+const REGEX: u8 = 0x0B;
+const DB_POINTER: u8 = 0x0C;
+const JAVASCRIPT: u8 = 0x0D;
+const SYMBOL: u8 = 0x0E;
+const JAVASCRIPT_WITH_SCOPE: u8 = 0x0F;
+const INT32: u8 = 0x10;
+const TIMESTAMP: u8 = 0x11;
+const INT64: u8 = 0x12;
+const DECIMAL128: u8 = 0x13;
+const MAX_KEY: u8 = 0x7F;
+const MIN_KEY: u8 = 0xFF;
+
+/// The binary subtype whose payload repeats its length in front of the bytes.
+const BINARY_OLD: u8 = 0x02;
+
+fn malformed(what: &str) -> MqlError {
+    MqlError::parse(format!("malformed BSON: {what}"))
+}
+
+/// A document's or array's bytes, from its length prefix to its terminating zero (inclusive).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawDoc<'a> {
+    bytes: &'a [u8],
+}
+
+/// One value: its element type and exactly its bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawValue<'a> {
+    tag: u8,
+    bytes: &'a [u8],
+}
+
+impl<'a> RawDoc<'a> {
+    pub(crate) fn new(doc: &'a RawDocument) -> RawDoc<'a> {
+        RawDoc {
+            bytes: doc.as_bytes(),
+        }
+    }
+
+    /// Loads one byte of each cache line of the document's first `WARM_BYTES`. Reading
+    /// elements is a dependent chain (each offset comes from the previous length), so on a
+    /// document that is not in cache every line would miss in turn; these loads are
+    /// independent and their misses overlap. Costs a few nanoseconds on a cached document.
+    pub(crate) fn warm(self) {
+        const LINE: usize = 64;
+        const WARM_BYTES: usize = 1024;
+        let head = self.bytes.get(..WARM_BYTES).unwrap_or(self.bytes);
+        let touched = head.iter().step_by(LINE).fold(0u8, |acc, byte| acc ^ byte);
+        std::hint::black_box(touched);
+    }
+
+    fn elements(self) -> Elements<'a> {
+        Elements {
+            bytes: self.bytes,
+            offset: 4,
+        }
+    }
+
+    fn decode(self) -> Result<Document> {
+        let raw =
+            RawDocument::from_bytes(self.bytes).map_err(|error| malformed(&error.to_string()))?;
+        Document::try_from(raw).map_err(|error| malformed(&error.to_string()))
+    }
+}
+
+/// The elements of a document (or array) in order, as (key, value).
+pub(crate) struct Elements<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+}
+
+/// The length of the key at the start of `bytes` (up to its terminating zero). Keys are short:
+/// the first eight bytes are searched as one word, the rest bytewise.
+#[inline(always)]
+fn key_len(bytes: &[u8]) -> Option<usize> {
+    if let Some(word) = bytes.get(..8) {
+        let mut buffer = [0u8; 8];
+        buffer.copy_from_slice(word);
+        let word = u64::from_le_bytes(buffer);
+        // The classic "has a zero byte" test: the lowest set high bit marks the first zero.
+        let zeros = word.wrapping_sub(0x0101_0101_0101_0101) & !word & 0x8080_8080_8080_8080;
+        if zeros != 0 {
+            return Some((zeros.trailing_zeros() / 8) as usize);
+        }
+    }
+    bytes.iter().position(|byte| *byte == 0)
+}
+
+/// Byte equality without a call into `memcmp`, for the short keys of documents.
+#[inline]
+fn same_key(key: &[u8], name: &[u8]) -> bool {
+    key.len() == name.len() && key.iter().zip(name).all(|(a, b)| a == b)
+}
+
+/// Reads the element at the start of `element` (type byte, key, value); returns its key, its
+/// value and its total size, or `None` when malformed. The innermost loop of raw matching:
+/// kept small and inlined, the error built by the caller.
+#[inline(always)]
+fn read_element(element: &[u8]) -> Option<(&[u8], RawValue<'_>, usize)> {
+    let (&tag, after_tag) = element.split_first()?;
+    let key_len = key_len(after_tag)?;
+    let key = after_tag.get(..key_len)?;
+    let rest = after_tag.get(key_len + 1..)?;
+    let size = value_size(tag, rest)?;
+    let value = rest.get(..size)?;
+    Some((key, RawValue { tag, bytes: value }, key_len + 2 + size))
+}
+
+fn bad_element() -> MqlError {
+    malformed("bad element")
+}
+
+impl<'a> RawDoc<'a> {
+    /// The index of the terminating zero; elements live before it.
+    fn end(self) -> usize {
+        self.bytes.len().saturating_sub(1)
+    }
+
+    /// The first field named `name`.
+    fn find(self, name: &[u8]) -> Result<Option<RawValue<'a>>> {
+        let end = self.end();
+        let body = self.bytes.get(..end).unwrap_or_default();
+        let mut offset = 4;
+        while let Some(element) = body.get(offset..).filter(|rest| !rest.is_empty()) {
+            let (key, value, size) = read_element(element).ok_or_else(bad_element)?;
+            if same_key(key, name) {
+                return Ok(Some(value));
+            }
+            offset += size;
+        }
+        terminated(self.bytes, end)?;
+        Ok(None)
+    }
+}
+
+/// Checks the final zero once the elements are read.
+fn terminated(bytes: &[u8], end: usize) -> Result<()> {
+    match bytes.get(end) {
+        Some(0) if end >= 4 => Ok(()),
+        _ => Err(malformed("document not terminated")),
+    }
+}
+
+impl<'a> Elements<'a> {
+    fn step(&mut self) -> Result<Option<(&'a [u8], RawValue<'a>)>> {
+        let end = self.bytes.len().saturating_sub(1);
+        if self.offset >= end {
+            self.offset = usize::MAX;
+            terminated(self.bytes, end)?;
+            return Ok(None);
+        }
+        let element = self
+            .bytes
+            .get(self.offset..end)
+            .ok_or_else(|| malformed("element overruns its document"))?;
+        let (key, value, size) = read_element(element).ok_or_else(bad_element)?;
+        self.offset += size;
+        Ok(Some((key, value)))
+    }
+}
+
+impl<'a> Iterator for Elements<'a> {
+    type Item = Result<(&'a [u8], RawValue<'a>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.offset == usize::MAX {
+            return None;
+        }
+        let item = self.step();
+        if item.is_err() {
+            // Stop after an error rather than resynchronise on garbage.
+            self.offset = usize::MAX;
+        }
+        item.transpose()
+    }
+}
+
+/// An array's elements (keys ignored, as decoding does).
+pub(crate) struct RawItems<'a>(Elements<'a>);
+
+impl<'a> Iterator for RawItems<'a> {
+    type Item = Result<RawValue<'a>>;
+
+    fn next(&mut self) -> Option<Result<RawValue<'a>>> {
+        self.0.next().map(|item| item.map(|(_, value)| value))
+    }
+}
+
+fn read_i32(bytes: &[u8]) -> Option<i32> {
+    Some(i32::from_le_bytes(bytes.get(..4)?.try_into().ok()?))
+}
+
+fn read_i64(bytes: &[u8]) -> Option<i64> {
+    Some(i64::from_le_bytes(bytes.get(..8)?.try_into().ok()?))
+}
+
+fn read_u32(bytes: &[u8]) -> Option<u32> {
+    Some(u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?))
+}
+
+/// A length prefix at least `min`.
+fn read_len(bytes: &[u8], min: usize) -> Option<usize> {
+    usize::try_from(read_i32(bytes)?)
+        .ok()
+        .filter(|len| *len >= min)
+}
+
+fn cstring_len(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|byte| *byte == 0)
+}
+
+/// The size of a value of type `tag` at the start of `rest`, checked to fit in `rest`.
+#[inline(always)]
+fn value_size(tag: u8, rest: &[u8]) -> Option<usize> {
+    let size = match tag {
+        DOUBLE | DATE_TIME | TIMESTAMP | INT64 => 8,
+        INT32 => 4,
+        OBJECT_ID => 12,
+        BOOLEAN => 1,
+        DECIMAL128 => 16,
+        UNDEFINED | NULL | MIN_KEY | MAX_KEY => 0,
+        STRING | JAVASCRIPT | SYMBOL => {
+            let size = 4 + read_len(rest, 1)?;
+            // The string's own terminator.
+            if rest.get(size - 1) != Some(&0) {
+                return None;
+            }
+            size
+        }
+        DOCUMENT | ARRAY => read_len(rest, 5)?,
+        JAVASCRIPT_WITH_SCOPE => read_len(rest, 14)?,
+        BINARY => 5 + read_len(rest, 0)?,
+        REGEX => {
+            let pattern = cstring_len(rest)? + 1;
+            pattern + cstring_len(rest.get(pattern..)?)? + 1
+        }
+        DB_POINTER => 4 + read_len(rest, 1)? + 12,
+        _ => return None,
+    };
+    (size <= rest.len()).then_some(size)
+}
+
+/// MongoDB's canonical type rank of an element type (as [`type_rank`]).
+fn rank(tag: u8) -> u8 {
+    match tag {
+        MIN_KEY => 0,
+        UNDEFINED => 1,
+        NULL => 2,
+        DOUBLE | INT32 | INT64 | DECIMAL128 => 3,
+        STRING | SYMBOL => 4,
+        DOCUMENT => 5,
+        ARRAY => 6,
+        BINARY => 7,
+        OBJECT_ID => 8,
+        BOOLEAN => 9,
+        DATE_TIME => 10,
+        TIMESTAMP => 11,
+        REGEX => 12,
+        DB_POINTER => 13,
+        JAVASCRIPT => 14,
+        JAVASCRIPT_WITH_SCOPE => 15,
+        _ => 16,
+    }
+}
+
+impl<'a> RawValue<'a> {
+    /// A string's bytes without its length and terminator (strings, symbols, code).
+    fn text(self) -> &'a [u8] {
+        self.bytes
+            .get(4..self.bytes.len().saturating_sub(1))
+            .unwrap_or_default()
+    }
+
+    fn doc(self) -> RawDoc<'a> {
+        RawDoc { bytes: self.bytes }
+    }
+
+    fn number(self) -> Option<Number> {
+        match self.tag {
+            INT32 => read_i32(self.bytes).map(|value| Number::Int(i64::from(value))),
+            INT64 => read_i64(self.bytes).map(Number::Int),
+            DOUBLE => Some(Number::Double(f64::from_le_bytes(
+                self.bytes.get(..8)?.try_into().ok()?,
+            ))),
+            DECIMAL128 => {
+                let bytes: [u8; 16] = self.bytes.try_into().ok()?;
+                Some(Number::Double(decimal_to_f64(
+                    &bson::Decimal128::from_bytes(bytes),
+                )))
+            }
+            _ => None,
+        }
+    }
+
+    fn is_nan(self) -> bool {
+        matches!(self.number(), Some(Number::Double(value)) if value.is_nan())
+    }
+
+    /// A binary value's subtype and payload (the old subtype's inner length removed).
+    fn binary(self) -> Result<(u8, &'a [u8])> {
+        let subtype = *self
+            .bytes
+            .get(4)
+            .ok_or_else(|| malformed("truncated binary"))?;
+        let payload = self.bytes.get(5..).unwrap_or_default();
+        if subtype != BINARY_OLD {
+            return Ok((subtype, payload));
+        }
+        let inner = read_len(payload, 0)
+            .filter(|len| len + 4 == payload.len())
+            .ok_or_else(|| malformed("bad inner length of old binary subtype"))?;
+        Ok((subtype, payload.get(4..4 + inner).unwrap_or_default()))
+    }
+
+    /// A regex's pattern and options, without terminators.
+    fn regex(self) -> (&'a [u8], &'a [u8]) {
+        let pattern_len = cstring_len(self.bytes).unwrap_or(0);
+        let pattern = self.bytes.get(..pattern_len).unwrap_or_default();
+        let rest = self.bytes.get(pattern_len + 1..).unwrap_or_default();
+        let options = rest
+            .get(..cstring_len(rest).unwrap_or(0))
+            .unwrap_or_default();
+        (pattern, options)
+    }
+
+    /// The decoded value, through a one-field document. Allocates: used only for the rare types
+    /// compared with decoded-value rules (DBPointer, code with scope).
+    fn to_bson(self) -> Result<Bson> {
+        let total = i32::try_from(self.bytes.len() + 7).map_err(|_| malformed("too large"))?;
+        let mut buffer = Vec::with_capacity(self.bytes.len() + 7);
+        buffer.extend_from_slice(&total.to_le_bytes());
+        buffer.push(self.tag);
+        buffer.push(0);
+        buffer.extend_from_slice(self.bytes);
+        buffer.push(0);
+        let doc =
+            RawDocumentBuf::from_bytes(buffer).map_err(|error| malformed(&error.to_string()))?;
+        let value = doc
+            .get("")
+            .map_err(|error| malformed(&error.to_string()))?
+            .ok_or_else(|| malformed("value lost"))?;
+        Bson::try_from(value).map_err(|error| malformed(&error.to_string()))
+    }
+}
+
+/// Compares a raw value with a decoded one in MongoDB's total order: the same result as
+/// `compare_values(&decoded(value), operand)`, without decoding.
+pub(crate) fn compare_raw_to_bson(value: RawValue<'_>, operand: &Bson) -> Result<Ordering> {
+    let by_rank = rank(value.tag).cmp(&type_rank(operand));
+    if by_rank != Ordering::Equal {
+        return Ok(by_rank);
+    }
+    Ok(match (value.tag, operand) {
+        (STRING | SYMBOL, Bson::String(text) | Bson::Symbol(text)) => {
+            value.text().cmp(text.as_bytes())
+        }
+        (DOCUMENT, Bson::Document(doc)) => return compare_raw_document(value.doc(), doc),
+        (ARRAY, Bson::Array(items)) => return compare_raw_array(value.doc(), items),
+        (BINARY, Bson::Binary(binary)) => {
+            let (subtype, bytes) = value.binary()?;
+            bytes
+                .len()
+                .cmp(&binary.bytes.len())
+                .then_with(|| subtype.cmp(&u8::from(binary.subtype)))
+                .then_with(|| bytes.cmp(&binary.bytes))
+        }
+        (OBJECT_ID, Bson::ObjectId(id)) => value.bytes.cmp(&id.bytes()[..]),
+        (BOOLEAN, Bson::Boolean(flag)) => (value.bytes != [0]).cmp(flag),
+        (DATE_TIME, Bson::DateTime(date)) => {
+            read_i64(value.bytes).cmp(&Some(date.timestamp_millis()))
+        }
+        // Little-endian increment, then time.
+        (TIMESTAMP, Bson::Timestamp(stamp)) => read_u32(value.bytes.get(4..).unwrap_or_default())
+            .cmp(&Some(stamp.time))
+            .then_with(|| read_u32(value.bytes).cmp(&Some(stamp.increment))),
+        (REGEX, Bson::RegularExpression(regex)) => {
+            let (pattern, options) = value.regex();
+            pattern
+                .cmp(regex.pattern.as_str().as_bytes())
+                .then_with(|| options.cmp(regex.options.as_str().as_bytes()))
+        }
+        (JAVASCRIPT, Bson::JavaScriptCode(code)) => value.text().cmp(code.as_bytes()),
+        (MIN_KEY | MAX_KEY | NULL | UNDEFINED, _) => Ordering::Equal,
+        (DOUBLE | INT32 | INT64 | DECIMAL128, _) => match (value.number(), number(operand)) {
+            (Some(left), Some(right)) => compare_numbers(left, right),
+            _ => Ordering::Equal,
+        },
+        _ => compare_values(&value.to_bson()?, operand),
+    })
+}
+
+/// Field by field: type rank, then name, then value; a prefix sorts first.
+fn compare_raw_document(raw: RawDoc<'_>, doc: &Document) -> Result<Ordering> {
+    let mut right = doc.iter();
+    for element in raw.elements() {
+        let (key, value) = element?;
+        let Some((name, operand)) = right.next() else {
+            return Ok(Ordering::Greater);
+        };
+        let order = rank(value.tag)
+            .cmp(&type_rank(operand))
+            .then_with(|| key.cmp(name.as_bytes()));
+        let order = match order {
+            Ordering::Equal => compare_raw_to_bson(value, operand)?,
+            other => other,
+        };
+        if order != Ordering::Equal {
+            return Ok(order);
+        }
+    }
+    Ok(if right.next().is_some() {
+        Ordering::Less
+    } else {
+        Ordering::Equal
+    })
+}
+
+fn compare_raw_array(raw: RawDoc<'_>, items: &[Bson]) -> Result<Ordering> {
+    let mut right = items.iter();
+    for element in raw.elements() {
+        let (_, value) = element?;
+        let Some(operand) = right.next() else {
+            return Ok(Ordering::Greater);
+        };
+        let order = compare_raw_to_bson(value, operand)?;
+        if order != Ordering::Equal {
+            return Ok(order);
+        }
+    }
+    Ok(if right.next().is_some() {
+        Ordering::Less
+    } else {
+        Ordering::Equal
+    })
+}
+
+impl<'a> View<'a> for RawValue<'a> {
+    type Doc = RawDoc<'a>;
+    type Arr = RawDoc<'a>;
+    type Items = RawItems<'a>;
+
+    fn shape(self) -> Shape<RawDoc<'a>, RawDoc<'a>> {
+        match self.tag {
+            DOCUMENT => Shape::Doc(self.doc()),
+            ARRAY => Shape::Arr(self.doc()),
+            _ => Shape::Leaf,
+        }
+    }
+
+    fn field(doc: RawDoc<'a>, name: &str) -> Result<Option<RawValue<'a>>> {
+        doc.find(name.as_bytes())
+    }
+
+    fn index(arr: RawDoc<'a>, index: usize) -> Result<Option<RawValue<'a>>> {
+        RawItems(arr.elements()).nth(index).transpose()
+    }
+
+    fn items(arr: RawDoc<'a>) -> RawItems<'a> {
+        RawItems(arr.elements())
+    }
+
+    fn test_value(pred: &Pred, value: Option<RawValue<'a>>) -> Result<bool> {
+        let Some(value) = value else {
+            // A missing value: only the comparisons with null and `$in` with null hold.
+            return Ok(match pred {
+                Pred::Cmp(op, operand) => compare_missing(*op, operand),
+                Pred::In(list) => list.has_null,
+                _ => false,
+            });
+        };
+        Ok(match pred {
+            Pred::Cmp(op, operand) => compare(*op, operand, value)?,
+            Pred::In(list) => in_list(list, value)?,
+            Pred::Regex(regex) => regex_matches(regex, value)?,
+            Pred::Exists => true,
+            Pred::Type(bits) => bits & type_bit(type_number(value.tag)) != 0,
+            Pred::Mod { divisor, remainder } => value
+                .number()
+                .and_then(integer_value)
+                .is_some_and(|dividend| dividend.wrapping_rem(*divisor) == *remainder),
+            Pred::Bits(op, positions) => {
+                let source = if value.tag == BINARY {
+                    Some(BitSource::Bytes(value.binary()?.1))
+                } else {
+                    value.number().and_then(BitSource::number)
+                };
+                source.is_some_and(|source| source.test(*op, positions))
+            }
+            Pred::Size(size) => value.tag == ARRAY && count(value.doc())? == *size,
+            Pred::ElemObject(_) | Pred::ElemValue(_) | Pred::Never => false,
+        })
+    }
+
+    fn expr(doc: RawDoc<'a>, expr: &Expr, variables: &Variables) -> Result<bool> {
+        // `$expr` evaluates over a decoded document; decoding is paid only by filters with one.
+        let decoded = doc.decode()?;
+        Ok(truthy(expr.evaluate(&decoded, variables)?.as_ref()))
+    }
+}
+
+fn count(arr: RawDoc<'_>) -> Result<usize> {
+    let mut count = 0;
+    for element in arr.elements() {
+        element?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+fn type_number(tag: u8) -> i32 {
+    match tag {
+        MIN_KEY => -1,
+        other => i32::from(other),
+    }
+}
+
+/// `eval::compare` for a missing value, which has the canonical type of undefined.
+fn compare_missing(op: CmpOp, operand: &Bson) -> bool {
+    // Undefined operands are refused at compile time; the decoded path answers false for them.
+    rank(UNDEFINED) != type_rank(operand) && compare_across_types(op, rank(UNDEFINED), operand)
+}
+
+/// `eval::compare` on a raw value: the same rules, with same-type fast paths that compare the
+/// bytes in place.
+fn compare(op: CmpOp, operand: &Bson, value: RawValue<'_>) -> Result<bool> {
+    match (value.tag, operand) {
+        (STRING, Bson::String(text)) => return Ok(holds(op, value.text().cmp(text.as_bytes()))),
+        (INT32, Bson::Int32(right)) => {
+            return Ok(holds(op, read_i32(value.bytes).cmp(&Some(*right))))
+        }
+        (INT64, Bson::Int64(right)) => {
+            return Ok(holds(op, read_i64(value.bytes).cmp(&Some(*right))))
+        }
+        (BOOLEAN, Bson::Boolean(right)) => return Ok(holds(op, (value.bytes != [0]).cmp(right))),
+        _ => {}
+    }
+    let value_rank = rank(value.tag);
+    if value_rank != type_rank(operand) {
+        return Ok(compare_across_types(op, value_rank, operand));
+    }
+    let (value_nan, operand_nan) = (value.is_nan(), is_nan(operand));
+    if value_nan || operand_nan {
+        let both = value_nan && operand_nan;
+        return Ok(match op {
+            CmpOp::Lt | CmpOp::Gt => false,
+            CmpOp::Eq | CmpOp::Lte | CmpOp::Gte => both,
+        });
+    }
+    Ok(holds(op, compare_raw_to_bson(value, operand)?))
+}
+
+/// `$in`: binary search of the sorted operands, then the regexes.
+fn in_list(list: &InList, value: RawValue<'_>) -> Result<bool> {
+    if value.tag == UNDEFINED {
+        return Ok(list.has_null);
+    }
+    let (mut low, mut high) = (0, list.values.len());
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let Some(probe) = list.values.get(middle) else {
+            break;
+        };
+        match compare_raw_to_bson(value, probe)? {
+            Ordering::Equal => return Ok(true),
+            Ordering::Less => high = middle,
+            Ordering::Greater => low = middle + 1,
+        }
+    }
+    for regex in &list.regexes {
+        if regex_matches(regex, value)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn regex_matches(regex: &RegexPred, value: RawValue<'_>) -> Result<bool> {
+    Ok(match value.tag {
+        STRING | SYMBOL => {
+            let text = std::str::from_utf8(value.text())
+                .map_err(|_| malformed("string is not valid UTF-8"))?;
+            regex.regex.is_match(text)
+        }
+        REGEX => {
+            let (pattern, options) = value.regex();
+            pattern == regex.pattern.as_bytes() && options == regex.options.as_bytes()
+        }
+        _ => false,
+    })
+}
