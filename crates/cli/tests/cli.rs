@@ -428,3 +428,23 @@ fn a_second_server_on_the_same_data_directory_fails_clearly() {
     let message = stderr(&second);
     assert!(message.contains("rampart.redb"), "{message}");
 }
+
+#[test]
+fn the_readme_configuration_example_is_valid() {
+    // The README documents every `rampart.toml` key in one block; it must stay loadable.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme
+        .find("```toml\n[server]")
+        .expect("README has the rampart.toml example")
+        + "```toml\n".len();
+    let length = readme[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rampart.toml"),
+        &readme[start..start + length],
+    )
+    .unwrap();
+    let output = run(&["check", "--config", dir.path().to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}

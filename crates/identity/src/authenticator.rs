@@ -1,6 +1,7 @@
 //! `Authenticator`: from request headers to a user.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bson::{doc, Document};
 use http::header::AUTHORIZATION;
@@ -12,6 +13,7 @@ use crate::api_keys::{looks_like_api_key, verify_api_key};
 use crate::config::{AuthConfig, CustomUserDataConfig};
 use crate::error::{IdentityConfigError, IdentityError};
 use crate::jwt::JwtVerifier;
+use crate::key_cache::{KeyCache, DEFAULT_KEY_CACHE_TTL};
 use crate::users::{custom_data, find_user, user_from_record};
 use crate::{AuthError, AuthMethod, AuthenticatedUser};
 
@@ -26,6 +28,7 @@ pub struct Authenticator {
     jwt: JwtVerifier,
     anonymous: bool,
     custom_user_data: Option<Arc<CustomUserDataConfig>>,
+    verified_keys: KeyCache,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -68,6 +71,11 @@ impl Authenticator {
             jwt: JwtVerifier::new(config)?,
             anonymous: config.anonymous,
             custom_user_data: config.custom_user_data.clone().map(Arc::new),
+            verified_keys: KeyCache::new(
+                config
+                    .api_key_cache_seconds
+                    .map_or(DEFAULT_KEY_CACHE_TTL, Duration::from_secs),
+            ),
         })
     }
 
@@ -92,12 +100,20 @@ impl Authenticator {
     }
 
     async fn api_key_user(&self, key: &str) -> Result<AuthenticatedUser, AuthError> {
+        if let Some(user) = self.verified_keys.get(key, Instant::now()) {
+            return Ok(AuthenticatedUser {
+                user,
+                method: AuthMethod::ApiKey,
+            });
+        }
         let store = Arc::clone(&self.store);
         let custom = self.custom_user_data.clone();
-        let key = key.to_owned();
-        let user = blocking(move || api_key_user_blocking(store.as_ref(), custom.as_deref(), &key))
-            .await?
-            .ok_or(AuthError::InvalidSession)?;
+        let owned_key = key.to_owned();
+        let user =
+            blocking(move || api_key_user_blocking(store.as_ref(), custom.as_deref(), &owned_key))
+                .await?
+                .ok_or(AuthError::InvalidSession)?;
+        self.verified_keys.insert(key, &user, Instant::now());
         Ok(AuthenticatedUser {
             user,
             method: AuthMethod::ApiKey,

@@ -16,6 +16,10 @@ pub struct AuthConfig {
     /// they fail with 400 `InvalidParameter`, as the Data API does).
     #[serde(default)]
     pub anonymous: bool,
+    /// Seconds a verified API key is trusted without asking the store again (default 1; 0
+    /// turns the cache off). A revoked key or changed user data takes effect within this time.
+    #[serde(default)]
+    pub api_key_cache_seconds: Option<u64>,
     /// Issuers whose JWTs are accepted (`[[auth.jwt]]`), as bearer tokens or in the
     /// `jwtTokenString` header.
     #[serde(default)]

@@ -66,6 +66,7 @@
 //! ```toml
 //! [auth]
 //! anonymous = false                # allow requests without credentials
+//! api_key_cache_seconds = 1        # trust a verified key this long (0: ask the store every time)
 //!
 //! [auth.custom_user_data]          # optional: %%user.custom_data
 //! database = "app"
@@ -102,6 +103,7 @@ mod config;
 mod error;
 mod jwks;
 mod jwt;
+mod key_cache;
 mod users;
 
 pub use crate::api_keys::{

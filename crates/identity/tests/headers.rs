@@ -137,6 +137,28 @@ async fn unknown_revoked_or_wrong_api_keys_are_401() {
 }
 
 #[tokio::test]
+async fn a_verified_key_is_cached_briefly_and_revocation_lands_after_the_ttl() {
+    let (_dir, store) = store();
+    let key = create_api_key(store.as_ref(), "svc-1", Some("ci")).unwrap();
+    let auth_ = authenticator("api_key_cache_seconds = 1\n", &store);
+    let presented = headers(&[("apiKey", &key.secret)]);
+    assert_eq!(auth(&auth_, &presented).await.unwrap().user.id, "svc-1");
+    revoke_api_key(store.as_ref(), "ci").unwrap();
+    // Within the TTL the cached verification answers (proof that the cache is used)...
+    assert_eq!(auth(&auth_, &presented).await.unwrap().user.id, "svc-1");
+    // ...and once it has passed, the revocation is seen. The sleep waits out a configured TTL;
+    // it measures nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_error(auth(&auth_, &presented).await, NO_USER);
+    // A wrong secret for a cached key id is never served from the cache.
+    let tampered = format!("{}x", key.secret);
+    assert_error(
+        auth(&auth_, &headers(&[("apiKey", &tampered)])).await,
+        NO_USER,
+    );
+}
+
+#[tokio::test]
 async fn a_key_whose_user_record_is_gone_is_401() {
     let (_dir, store) = store();
     let key = create_api_key(store.as_ref(), "svc-1", None).unwrap();
@@ -278,7 +300,8 @@ async fn anonymous_access_only_when_configured() {
 async fn custom_user_data_is_read_on_every_request() {
     let (_dir, store) = store();
     let key = create_api_key(store.as_ref(), "svc-1", None).unwrap();
-    let toml_text = "[custom_user_data]\ndatabase = \"app\"\ncollection = \"profiles\"\n";
+    // With the verified-key cache off, every request reads the user's custom data afresh.
+    let toml_text = "api_key_cache_seconds = 0\n[custom_user_data]\ndatabase = \"app\"\ncollection = \"profiles\"\n";
     let auth_ = authenticator(toml_text, &store);
     let api_key = headers(&[("apiKey", &key.secret)]);
     // No collection, no document: empty custom data.
