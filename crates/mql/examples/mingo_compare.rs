@@ -30,7 +30,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use bson::{Bson, Document, RawDocumentBuf};
+use bson::{Bson, Document, RawDocument, RawDocumentBuf};
 use rampart_mql::{
     from_json_value, parse_documents, to_json_value, ExtJsonMode, Filter, Update, UpdateContext,
 };
@@ -156,7 +156,7 @@ fn time_passes<D>(
 fn run_filter(
     entry: &Value,
     docs: &[Document],
-    raws: &[RawDocumentBuf],
+    raws: &[&RawDocument],
     reps: usize,
     skip_decoded: bool,
 ) -> Value {
@@ -324,11 +324,20 @@ fn main() {
     let updates = read_json(&args.updates);
     fs::create_dir_all(&args.out_dir).expect("out dir");
 
-    // Matching reads the BSON bytes, as a store holds them: encoded once here, untimed (as
-    // mingo parses its JSON once).
-    let raws: Vec<RawDocumentBuf> = docs
+    // Matching reads the BSON bytes as they come from a file, a store page or the wire: the
+    // collection is encoded once into one contiguous buffer, documents back to back, untimed
+    // (as mingo parses its JSON once). Each document is a borrowed `&RawDocument` into it.
+    let mut arena: Vec<u8> = Vec::new();
+    let mut bounds: Vec<(usize, usize)> = Vec::with_capacity(docs.len());
+    for doc in &docs {
+        let encoded = RawDocumentBuf::try_from(doc).expect("encodable document");
+        let start = arena.len();
+        arena.extend_from_slice(encoded.as_bytes());
+        bounds.push((start, arena.len()));
+    }
+    let raws: Vec<&RawDocument> = bounds
         .iter()
-        .map(|doc| RawDocumentBuf::try_from(doc).expect("encodable document"))
+        .map(|&(start, end)| RawDocument::from_bytes(&arena[start..end]).expect("valid bson"))
         .collect();
 
     let target = Bson::String("active".to_owned());

@@ -675,6 +675,48 @@ async fn rampart_system_database_is_never_reachable() {
 }
 
 #[tokio::test]
+async fn query_operators_users_may_not_use_are_refused() {
+    // Reference §6: these would let a caller probe fields the rules do not let them read.
+    let server = owner_server().await;
+    for (action, extra) in [
+        ("find", json!({"filter": {"salary": {"$regex": "^9"}}})),
+        (
+            "find",
+            json!({"filter": {"$expr": {"$gt": ["$salary", 100]}}}),
+        ),
+        (
+            "find",
+            json!({"filter": {"$or": [{"n": 1}, {"$where": "true"}]}}),
+        ),
+        ("findOne", json!({"filter": {"flags": {"$bitsAllSet": 1}}})),
+        (
+            "find",
+            json!({"filter": {"name": {"$regularExpression": {"pattern": "a", "options": ""}}}}),
+        ),
+        (
+            "updateOne",
+            json!({"filter": {"$expr": {"$eq": [1, 1]}}, "update": {"$set": {"n": 2}}}),
+        ),
+        (
+            "deleteMany",
+            json!({"filter": {"name": {"$in": [{"$regularExpression": {"pattern": "a", "options": ""}}]}}}),
+        ),
+        (
+            "aggregate",
+            json!({"pipeline": [{"$match": {"name": {"$regex": "a"}}}]}),
+        ),
+    ] {
+        let response = server.call("alice", action, &body(extra.clone())).await;
+        let message = response.expect_error(400, "InvalidParameter");
+        assert!(
+            message.contains("not available in a Data API query"),
+            "{action} {extra}: {message}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn forbidden_pipeline_stages_are_refused() {
     let server = owner_server().await;
     for stage in [

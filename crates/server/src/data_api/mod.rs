@@ -185,6 +185,7 @@ impl DataApi {
                 rampart_identity::SYSTEM_DATABASE
             )));
         }
+        read::check_query(&body.filter).map_err(Failure::error)?;
         let authorizer = snapshot.rules.authorizer(
             &body.data_source,
             &body.database,

@@ -37,6 +37,26 @@ const FORBIDDEN_OPERATORS: &[&str] = &["$function", "$setIsSubset", "$accumulato
 /// The largest batch `find` asks the store for at once.
 const MAX_BATCH: usize = 1000;
 
+/// Query operators App Services does not make available to users (reference §6): with them a
+/// caller could probe fields the rules do not let them read (`{salary: {$gt: ...}}` answers by
+/// which documents come back; `$regex` and `$expr` probe by pattern and computation).
+const FORBIDDEN_QUERY_OPERATORS: &[&str] = &[
+    "$expr",
+    "$jsonSchema",
+    "$regex",
+    "$text",
+    "$where",
+    "$near",
+    "$nearSphere",
+    "$geoWithin",
+    "$geoIntersects",
+    "$within",
+    "$bitsAllSet",
+    "$bitsAnySet",
+    "$bitsAllClear",
+    "$bitsAnyClear",
+];
+
 /// How many documents are read between two deadline checks.
 const DEADLINE_EVERY: usize = 64;
 
@@ -180,10 +200,42 @@ fn visit_visible(
     Ok(())
 }
 
+/// Refuses the query operators App Services does not make available to users, and regular
+/// expression values (which match like `$regex`), anywhere in `filter`.
+pub(crate) fn check_query(filter: &Document) -> Result<(), ApiError> {
+    check_query_value(&Bson::Document(filter.clone()), 0)
+}
+
+fn check_query_value(value: &Bson, depth: usize) -> Result<(), ApiError> {
+    if depth > rampart_mql::MAX_DEPTH {
+        return Err(ApiError::invalid("the filter nests too deeply"));
+    }
+    match value {
+        Bson::Document(doc) => doc.iter().try_for_each(|(key, item)| {
+            if FORBIDDEN_QUERY_OPERATORS.contains(&key.as_str()) {
+                return Err(ApiError::invalid(format!(
+                    "the `{key}` query operator is not available in a Data API query"
+                )));
+            }
+            check_query_value(item, depth + 1)
+        }),
+        Bson::Array(items) => items
+            .iter()
+            .try_for_each(|item| check_query_value(item, depth + 1)),
+        Bson::RegularExpression(_) => Err(ApiError::invalid(
+            "regular expressions are not available in a Data API query",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses the stages and operators App Services does not run for users, anywhere in the
-/// pipeline (sub-pipelines included).
+/// pipeline (sub-pipelines included), and the user-forbidden query operators in `$match`.
 pub(crate) fn check_pipeline(stages: &[Document]) -> Result<(), ApiError> {
     for stage in stages {
+        if let Some(Bson::Document(filter)) = stage.get("$match") {
+            check_query(filter)?;
+        }
         for name in stage.keys() {
             if FORBIDDEN_STAGES.contains(&name.as_str()) {
                 return Err(ApiError::invalid(format!(
