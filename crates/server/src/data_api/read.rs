@@ -203,22 +203,30 @@ fn visit_visible(
 /// Refuses the query operators App Services does not make available to users, and regular
 /// expression values (which match like `$regex`), anywhere in `filter`.
 pub(crate) fn check_query(filter: &Document) -> Result<(), ApiError> {
-    check_query_value(&Bson::Document(filter.clone()), 0)
+    check_query_document(filter, 0)
+}
+
+fn check_query_document(doc: &Document, depth: usize) -> Result<(), ApiError> {
+    if depth > rampart_mql::MAX_DEPTH {
+        return Err(ApiError::invalid("the filter nests too deeply"));
+    }
+    doc.iter().try_for_each(|(key, item)| {
+        if FORBIDDEN_QUERY_OPERATORS.contains(&key.as_str()) {
+            return Err(ApiError::invalid(format!(
+                "the `{key}` query operator is not available in a Data API query"
+            )));
+        }
+        check_query_value(item, depth + 1)
+    })
 }
 
 fn check_query_value(value: &Bson, depth: usize) -> Result<(), ApiError> {
+    // The body parser already bounds nesting at 100; this keeps the walk bounded on its own.
     if depth > rampart_mql::MAX_DEPTH {
         return Err(ApiError::invalid("the filter nests too deeply"));
     }
     match value {
-        Bson::Document(doc) => doc.iter().try_for_each(|(key, item)| {
-            if FORBIDDEN_QUERY_OPERATORS.contains(&key.as_str()) {
-                return Err(ApiError::invalid(format!(
-                    "the `{key}` query operator is not available in a Data API query"
-                )));
-            }
-            check_query_value(item, depth + 1)
-        }),
+        Bson::Document(doc) => check_query_document(doc, depth),
         Bson::Array(items) => items
             .iter()
             .try_for_each(|item| check_query_value(item, depth + 1)),
