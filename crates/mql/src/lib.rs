@@ -37,7 +37,9 @@ pub use crate::error::{ErrorKind, MqlError, Result};
 pub use crate::expr::{truthy, Expr, Variables};
 pub use crate::filter::{Filter, MatchOutcome, PathConstraint};
 pub use crate::limits::{check_depth, check_size, compile_regex, MAX_DEPTH, MAX_DOCUMENT_BYTES};
-pub use crate::ops::{aggregate, delete, find, update, FindOptions, UpdateOptions, UpdateOutcome};
+pub use crate::ops::{
+    aggregate, delete, find, update, with_id_first, FindOptions, UpdateOptions, UpdateOutcome,
+};
 pub use crate::path::{array_index, lookup, FieldPath};
 pub use crate::pipeline::{
     CollectionSource, NoCollections, Pipeline, MAX_ACCUMULATED_BYTES, MAX_GROUPS,

@@ -156,17 +156,21 @@ pub fn update(
     Ok(outcome)
 }
 
-/// Gives `doc` a new ObjectId `_id` (first field) if it has none; returns its `_id`.
+/// Puts `_id` first, generating an ObjectId when there is none, as MongoDB does on insert.
+pub fn with_id_first(mut doc: Document) -> Document {
+    let id = doc
+        .remove("_id")
+        .unwrap_or_else(|| Bson::ObjectId(ObjectId::new()));
+    let mut out = Document::new();
+    out.insert("_id", id);
+    out.extend(doc);
+    out
+}
+
+/// [`with_id_first`] in place; returns the `_id`.
 pub(crate) fn ensure_id(doc: &mut Document) -> Bson {
-    if let Some(id) = doc.get("_id") {
-        return id.clone();
-    }
-    let id = Bson::ObjectId(ObjectId::new());
-    let mut with_id = Document::new();
-    with_id.insert("_id", id.clone());
-    with_id.extend(std::mem::take(doc));
-    *doc = with_id;
-    id
+    *doc = with_id_first(std::mem::take(doc));
+    doc.get("_id").cloned().unwrap_or(Bson::Null)
 }
 
 /// Deletes the first (or every, with `many`) document matching `filter`; returns the count.

@@ -1,6 +1,5 @@
 //! Running one case.
 
-use bson::oid::ObjectId;
 use bson::{Bson, Document};
 use rampart_mql::{
     from_json_value, to_json_value, ExtJsonMode, Filter, FindOptions, NoCollections, Projection,
@@ -396,17 +395,6 @@ fn documents_of(body: &Map<String, Value>, key: &str) -> Result<Vec<Document>, C
     documents(body.get(key), &format!("operation.{key}"))
 }
 
-/// Gives a document an ObjectId `_id` (first) when it has none.
-fn with_id(doc: Document) -> Document {
-    if doc.contains_key("_id") {
-        return doc;
-    }
-    let mut with = Document::new();
-    with.insert("_id", ObjectId::new());
-    with.extend(doc);
-    with
-}
-
 fn refusal(decision: &WriteDecision) -> Option<Outcome> {
     if decision.allowed {
         return None;
@@ -431,7 +419,7 @@ fn insert(
         vec![optional_document(&operation.body, "document")?
             .ok_or_else(|| malformed("`operation.document` is required"))?]
     };
-    let new: Vec<Document> = new.into_iter().map(with_id).collect();
+    let new: Vec<Document> = new.into_iter().map(rampart_mql::with_id_first).collect();
     let checks: Vec<WriteCheck> = new
         .iter()
         .map(|doc| authorizer.authorize_insert(doc))
@@ -564,7 +552,7 @@ fn upsert_insert(
         ..UpdateContext::default()
     };
     let new = match compiled.upsert_document(&seed_filter, &context) {
-        Ok(doc) => with_id(doc),
+        Ok(doc) => rampart_mql::with_id_first(doc),
         Err(error) => return Ok(refused("error", error.to_string())),
     };
     let decision = WriteDecision::combine(WriteKind::Insert, [authorizer.authorize_insert(&new)]);

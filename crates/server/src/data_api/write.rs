@@ -3,7 +3,6 @@
 //! decide every one, and write only when all are allowed. A refusal returns an error from the
 //! transaction body, so nothing of the request is written (docs/rules-semantics.md, "Writes").
 
-use bson::oid::ObjectId;
 use bson::{Bson, Document};
 use rampart_mql::{Filter, Update, UpdateContext};
 use rampart_rules::{WriteCheck, WriteDecision, WriteKind, WriteOutcome};
@@ -40,17 +39,6 @@ fn in_transaction(
     }
 }
 
-/// Gives a document an ObjectId `_id` (first) when it has none.
-fn with_id(document: Document) -> Document {
-    if document.contains_key("_id") {
-        return document;
-    }
-    let mut with = Document::new();
-    with.insert("_id", ObjectId::new());
-    with.extend(document);
-    with
-}
-
 fn role_of(checks: &[WriteCheck]) -> Option<String> {
     checks.iter().find_map(|check| check.explain.role.clone())
 }
@@ -63,7 +51,13 @@ pub(crate) fn insert(ex: &Execution<'_>) -> Result<Success, Failure> {
             ex.max_documents
         ))));
     }
-    let documents: Vec<Document> = ex.body.documents.iter().cloned().map(with_id).collect();
+    let documents: Vec<Document> = ex
+        .body
+        .documents
+        .iter()
+        .cloned()
+        .map(rampart_mql::with_id_first)
+        .collect();
     let checks: Vec<WriteCheck> = documents
         .iter()
         .map(|document| ex.authorizer.authorize_insert(document))
@@ -215,7 +209,8 @@ fn upsert_document(
         is_upsert_insert: true,
         ..UpdateContext::default()
     };
-    let new = with_id(compiled.upsert_document(seed, &context).map_err(invalid)?);
+    let new =
+        rampart_mql::with_id_first(compiled.upsert_document(seed, &context).map_err(invalid)?);
     let decision =
         WriteDecision::combine(WriteKind::Insert, [ex.authorizer.authorize_insert(&new)]);
     if !decision.allowed {

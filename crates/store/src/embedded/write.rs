@@ -7,9 +7,8 @@
 
 use std::collections::HashMap;
 
-use bson::oid::ObjectId;
 use bson::{Bson, Document};
-use rampart_mql::{check_depth, ErrorKind, Filter, MqlError, MAX_DOCUMENT_BYTES};
+use rampart_mql::{check_depth, with_id_first, ErrorKind, Filter, MqlError, MAX_DOCUMENT_BYTES};
 use redb::{ReadableTable, WriteTransaction};
 
 use crate::embedded::catalog::{self, BytesTable, CollectionEntry, IndexSpec, CATALOG, ID_INDEX};
@@ -318,17 +317,6 @@ fn duplicate(ns: &Namespace, index: &str, key: &Document) -> StoreError {
         index: index.to_owned(),
         key: shown,
     }
-}
-
-/// Puts `_id` first, generating an ObjectId when there is none (as MongoDB does).
-pub(crate) fn with_id_first(mut doc: Document) -> Document {
-    let id = doc
-        .remove("_id")
-        .unwrap_or_else(|| Bson::ObjectId(ObjectId::new()));
-    let mut out = Document::new();
-    out.insert("_id", id);
-    out.extend(doc);
-    out
 }
 
 /// `new` with `old`'s `_id` first; changing `_id` is an `ImmutableField` error.
