@@ -25,6 +25,7 @@ mod ops;
 mod path;
 mod pipeline;
 mod projection;
+pub mod raw;
 mod sort;
 mod update;
 mod value;

@@ -15,7 +15,7 @@
 mod analysis;
 mod eval;
 mod parse;
-mod raw;
+pub(crate) mod raw;
 
 use bson::{Bson, Document, RawDocument};
 

@@ -131,7 +131,7 @@ fn same_key(key: &[u8], name: &[u8]) -> bool {
 /// value and its total size, or `None` when malformed. The innermost loop of raw matching:
 /// kept small and inlined, the error built by the caller.
 #[inline(always)]
-fn read_element(element: &[u8]) -> Option<(&[u8], RawValue<'_>, usize)> {
+pub(crate) fn read_element(element: &[u8]) -> Option<(&[u8], RawValue<'_>, usize)> {
     let (&tag, after_tag) = element.split_first()?;
     let key_len = key_len(after_tag)?;
     let key = after_tag.get(..key_len)?;
@@ -299,6 +299,16 @@ fn rank(tag: u8) -> u8 {
 }
 
 impl<'a> RawValue<'a> {
+    /// The element type.
+    pub(crate) fn tag(self) -> u8 {
+        self.tag
+    }
+
+    /// The value's bytes.
+    pub(crate) fn bytes(self) -> &'a [u8] {
+        self.bytes
+    }
+
     /// A string's bytes without its length and terminator (strings, symbols, code).
     fn text(self) -> &'a [u8] {
         self.bytes

@@ -1,0 +1,237 @@
+//! Reading and writing raw BSON documents element by element, without decoding them: the same
+//! bounds-checked reader raw matching uses ([`crate::Filter::matches_raw`]), for callers that
+//! copy or drop whole elements (field-level redaction) and decode only what they keep.
+
+use bson::{Bson, RawBsonRef, RawDocument, RawDocumentBuf};
+
+use crate::error::{MqlError, Result};
+use crate::filter::raw::read_element;
+
+/// The element type of an embedded document.
+pub const DOCUMENT_TAG: u8 = 0x03;
+/// The element type of an array.
+pub const ARRAY_TAG: u8 = 0x04;
+
+/// One element of a raw document: its type byte, key and value, and all its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct RawElement<'a> {
+    tag: u8,
+    key: &'a [u8],
+    value: &'a [u8],
+    bytes: &'a [u8],
+}
+
+impl<'a> RawElement<'a> {
+    /// The BSON element type (`0x03` document, `0x04` array, ...).
+    pub fn tag(&self) -> u8 {
+        self.tag
+    }
+
+    /// The key as stored (no terminator).
+    pub fn key(&self) -> &'a [u8] {
+        self.key
+    }
+
+    /// The key as text; an error when it is not UTF-8.
+    pub fn key_str(&self) -> Result<&'a str> {
+        std::str::from_utf8(self.key).map_err(|_| malformed("a key is not UTF-8"))
+    }
+
+    /// The value's bytes, exactly.
+    pub fn value_bytes(&self) -> &'a [u8] {
+        self.value
+    }
+
+    /// The whole element (type byte, key, terminator, value): what to copy to keep it.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The embedded document or array this element holds, when it holds one.
+    pub fn as_document(&self) -> Option<&'a RawDocument> {
+        match self.tag {
+            DOCUMENT_TAG | ARRAY_TAG => RawDocument::from_bytes(self.value).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value decoded; an error when its bytes are malformed.
+    pub fn to_bson(&self) -> Result<Bson> {
+        let mut holder = RawWriter::new();
+        holder.push_element(self.bytes);
+        let holder = holder.finish()?;
+        let value = holder
+            .iter()
+            .next()
+            .ok_or_else(|| malformed("empty element"))?
+            .map_err(|error| malformed(&error.to_string()))?
+            .1;
+        bson_of(value)
+    }
+}
+
+fn bson_of(value: RawBsonRef<'_>) -> Result<Bson> {
+    Bson::try_from(value).map_err(|error| malformed(&error.to_string()))
+}
+
+fn malformed(what: &str) -> MqlError {
+    MqlError::parse(format!("malformed BSON: {what}"))
+}
+
+/// The elements of `document` in order. Stops after the first malformed element, which it
+/// yields as an error.
+pub fn raw_elements(document: &RawDocument) -> RawElements<'_> {
+    RawElements {
+        bytes: document.as_bytes(),
+        offset: 4,
+    }
+}
+
+/// Iterator of [`raw_elements`].
+#[derive(Debug, Clone)]
+pub struct RawElements<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+}
+
+impl<'a> Iterator for RawElements<'a> {
+    type Item = Result<RawElement<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.offset == usize::MAX {
+            return None;
+        }
+        let end = self.bytes.len().saturating_sub(1);
+        if self.offset >= end {
+            self.offset = usize::MAX;
+            return match self.bytes.get(end) {
+                Some(0) if end >= 4 => None,
+                _ => Some(Err(malformed("document not terminated"))),
+            };
+        }
+        let start = self.offset;
+        let element = self.bytes.get(start..end).and_then(read_element);
+        let Some((key, value, size)) = element else {
+            self.offset = usize::MAX;
+            return Some(Err(malformed("bad element")));
+        };
+        self.offset += size;
+        Some(Ok(RawElement {
+            tag: value.tag(),
+            key,
+            value: value.bytes(),
+            bytes: self.bytes.get(start..start + size).unwrap_or_default(),
+        }))
+    }
+}
+
+/// Builds a raw document by appending whole elements: a redacted copy of a stored document
+/// is its kept elements copied back to back.
+#[derive(Debug, Clone)]
+pub struct RawWriter {
+    bytes: Vec<u8>,
+}
+
+impl Default for RawWriter {
+    fn default() -> Self {
+        RawWriter::new()
+    }
+}
+
+impl RawWriter {
+    /// An empty document.
+    pub fn new() -> Self {
+        RawWriter::with_capacity(64)
+    }
+
+    /// An empty document with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        let mut bytes = Vec::with_capacity(capacity.max(5));
+        bytes.extend_from_slice(&[0, 0, 0, 0]);
+        RawWriter { bytes }
+    }
+
+    /// Appends a whole element ([`RawElement::bytes`]).
+    pub fn push_element(&mut self, element: &[u8]) {
+        self.bytes.extend_from_slice(element);
+    }
+
+    /// Appends an element of type `tag` (document or array) named `key` holding `document`.
+    pub fn push_document(&mut self, tag: u8, key: &[u8], document: &RawDocument) {
+        self.bytes.push(tag);
+        self.bytes.extend_from_slice(key);
+        self.bytes.push(0);
+        self.bytes.extend_from_slice(document.as_bytes());
+    }
+
+    /// Whether no element was appended.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.len() <= 4
+    }
+
+    /// The finished document; an error when it would exceed what a length prefix holds.
+    pub fn finish(mut self) -> Result<RawDocumentBuf> {
+        self.bytes.push(0);
+        let length = i32::try_from(self.bytes.len())
+            .map_err(|_| malformed("document too large"))?
+            .to_le_bytes();
+        if let Some(prefix) = self.bytes.get_mut(..4) {
+            prefix.copy_from_slice(&length);
+        }
+        RawDocumentBuf::from_bytes(self.bytes).map_err(|error| malformed(&error.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::{doc, Document};
+
+    use super::*;
+
+    #[test]
+    fn elements_round_trip_through_the_writer() {
+        let original = doc! {"a": 1, "b": {"c": [1, "x"]}, "d": "text", "e": null};
+        let raw = RawDocumentBuf::try_from(&original).unwrap();
+        let mut writer = RawWriter::new();
+        let mut keys = Vec::new();
+        for element in raw_elements(&raw) {
+            let element = element.unwrap();
+            keys.push(element.key_str().unwrap().to_owned());
+            if element.key() != b"d" {
+                writer.push_element(element.bytes());
+            }
+        }
+        assert_eq!(keys, ["a", "b", "d", "e"]);
+        let kept = Document::try_from(writer.finish().unwrap().as_ref()).unwrap();
+        assert_eq!(kept, doc! {"a": 1, "b": {"c": [1, "x"]}, "e": null});
+    }
+
+    #[test]
+    fn values_decode_and_nest() {
+        let raw = RawDocumentBuf::try_from(&doc! {"b": {"c": 2}, "n": 1.5}).unwrap();
+        let elements: Vec<_> = raw_elements(&raw).map(|e| e.unwrap()).collect();
+        assert_eq!(
+            elements[0].to_bson().unwrap(),
+            bson::Bson::Document(doc! {"c": 2})
+        );
+        assert_eq!(elements[1].to_bson().unwrap(), bson::Bson::Double(1.5));
+        let inner = elements[0].as_document().unwrap();
+        let mut writer = RawWriter::new();
+        writer.push_document(DOCUMENT_TAG, b"copy", inner);
+        let copy = Document::try_from(writer.finish().unwrap().as_ref()).unwrap();
+        assert_eq!(copy, doc! {"copy": {"c": 2}});
+    }
+
+    #[test]
+    fn malformed_bytes_are_an_error() {
+        let mut bytes = RawDocumentBuf::try_from(&doc! {"a": "text"})
+            .unwrap()
+            .into_bytes();
+        // Claim a longer string than the document holds.
+        bytes[7] = 200;
+        let raw = RawDocument::from_bytes(&bytes).unwrap();
+        let items: Vec<_> = raw_elements(raw).collect();
+        assert_eq!(items.len(), 1);
+        assert!(items[0].is_err());
+    }
+}
