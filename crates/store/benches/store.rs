@@ -1,7 +1,11 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 //! Embedded store throughput at 10k and 100k documents (and 1M with `RAMPART_BENCH_1M=1`):
 //! point lookups by `_id`, indexed equality finds, full scans and inserts. Criterion prints
 //! elements per second per size, so the growth with collection size is visible side by side.
+//!
+//! `find_vs_raw`: reading a whole 10k-document collection (20 fields each) with `find`
+//! (decoded documents) and `find_raw` (BSON bytes), unsorted and sorted, in documents per
+//! second.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -106,5 +110,59 @@ fn bench_store(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_store);
+/// A document of 20 fields: numbers, strings, a date, an array and a nested document.
+fn wide_document(i: u64) -> Document {
+    let status = ["new", "paid", "shipped", "closed"][(i % 4) as usize];
+    let mut doc = doc! {
+        "_id": i as i64,
+        "owner_id": format!("user-{}", i % 97),
+        "title": format!("order number {i}"),
+        "status": status,
+        "total": (i % 1000) as f64 * 1.25,
+        "quantity": (i % 13) as i32,
+        "created": bson::DateTime::from_millis(1_700_000_000_000 + i as i64 * 1000),
+        "tags": ["alpha", "beta", "gamma"],
+        "address": {"street": format!("{i} main street"), "city": "springfield", "zip": "12345"},
+        "notes": "a free-text note of moderate length, as such fields usually are",
+    };
+    for field in 0..10 {
+        doc.insert(format!("f{field}"), (i * 31 + field) as i64);
+    }
+    doc
+}
+
+fn bench_find_vs_raw(c: &mut Criterion) {
+    const SIZE: u64 = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let ns = Namespace::new("bench", "orders").unwrap();
+    store
+        .insert_many(&ns, (0..SIZE).map(wide_document).collect(), true)
+        .unwrap();
+    let mut group = c.benchmark_group("find_vs_raw");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(SIZE));
+    let sorted = || FindOptions {
+        sort: Some(doc! {"quantity": 1, "total": -1}),
+        ..FindOptions::default()
+    };
+    group.bench_function("find", |b| {
+        b.iter(|| black_box(store.find(&ns, FindOptions::default()).unwrap().count()))
+    });
+    group.bench_function("find_raw", |b| {
+        b.iter(|| black_box(store.find_raw(&ns, FindOptions::default()).unwrap().count()))
+    });
+    group.bench_function("find_sorted", |b| {
+        b.iter(|| black_box(store.find(&ns, sorted()).unwrap().count()))
+    });
+    group.bench_function("find_raw_sorted", |b| {
+        b.iter(|| black_box(store.find_raw(&ns, sorted()).unwrap().count()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_store, bench_find_vs_raw);
 criterion_main!(benches);

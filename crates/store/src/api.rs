@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use bson::{Bson, Document};
+use bson::{Bson, Document, RawDocumentBuf};
 
 use crate::error::Result;
 use crate::namespace::Namespace;
@@ -177,6 +177,12 @@ pub trait Store: Send + Sync {
     fn list_indexes(&self, ns: &Namespace) -> Result<Vec<IndexDescription>>;
     /// Runs a query; the cursor reads from one consistent snapshot.
     fn find(&self, ns: &Namespace, options: FindOptions) -> Result<Cursor>;
+    /// As [`Store::find`], but each document comes as its BSON bytes, not decoded: for callers
+    /// that redact, filter or forward documents and decode only what they keep. Same results,
+    /// order, batching and errors as `find`. The embedded backend hands out the stored bytes
+    /// and decodes nothing, except the fields a `sort` reads; with a `projection` each returned
+    /// document is decoded, projected and re-encoded.
+    fn find_raw(&self, ns: &Namespace, options: FindOptions) -> Result<RawCursor>;
     /// Counts the documents matching `filter` after `skip`, up to `limit` (0 = none).
     fn count_documents(
         &self,
@@ -260,23 +266,28 @@ pub trait Store: Send + Sync {
     fn transaction(&self, body: &mut TransactionBody<'_>) -> Result<()>;
 }
 
-/// Where a [`Cursor`] gets its next batch from.
-pub trait BatchSource: Send {
+/// Where a [`Cursor`] gets its next batch from: decoded documents by default, or
+/// [`RawDocumentBuf`]s for a [`RawCursor`].
+pub trait BatchSource<T = Document>: Send {
     /// Up to `size` more documents; an empty batch means the end.
-    fn next_batch(&mut self, size: usize) -> Result<Vec<Document>>;
+    fn next_batch(&mut self, size: usize) -> Result<Vec<T>>;
 }
 
-/// The documents of a find, fetched `batch_size` at a time from one read snapshot.
-pub struct Cursor {
-    source: Box<dyn BatchSource>,
-    buffer: VecDeque<Document>,
+/// The documents of a find, fetched `batch_size` at a time from one read snapshot: decoded
+/// [`Document`]s from [`Store::find`], or BSON bytes from [`Store::find_raw`] ([`RawCursor`]).
+pub struct Cursor<T = Document> {
+    source: Box<dyn BatchSource<T>>,
+    buffer: VecDeque<T>,
     batch_size: usize,
     exhausted: bool,
 }
 
-impl Cursor {
+/// The documents of [`Store::find_raw`], each as its BSON bytes.
+pub type RawCursor = Cursor<RawDocumentBuf>;
+
+impl<T> Cursor<T> {
     /// A cursor over `source`.
-    pub fn new(source: Box<dyn BatchSource>, batch_size: Option<usize>) -> Cursor {
+    pub fn new(source: Box<dyn BatchSource<T>>, batch_size: Option<usize>) -> Cursor<T> {
         Cursor {
             source,
             buffer: VecDeque::new(),
@@ -288,7 +299,7 @@ impl Cursor {
     }
 
     /// The next batch of documents; empty at the end.
-    pub fn next_batch(&mut self) -> Result<Vec<Document>> {
+    pub fn next_batch(&mut self) -> Result<Vec<T>> {
         if !self.buffer.is_empty() {
             return Ok(self.buffer.drain(..).collect());
         }
@@ -303,13 +314,13 @@ impl Cursor {
     }
 
     /// Reads every remaining document.
-    pub fn collect_all(self) -> Result<Vec<Document>> {
+    pub fn collect_all(self) -> Result<Vec<T>> {
         self.collect()
     }
 }
 
-impl Iterator for Cursor {
-    type Item = Result<Document>;
+impl<T> Iterator for Cursor<T> {
+    type Item = Result<T>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.buffer.is_empty() && !self.exhausted {
@@ -326,7 +337,7 @@ impl Iterator for Cursor {
     }
 }
 
-impl std::fmt::Debug for Cursor {
+impl<T> std::fmt::Debug for Cursor<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cursor")
             .field("buffered", &self.buffer.len())

@@ -8,6 +8,10 @@
 //! The trait is synchronous and object-safe (`Arc<dyn Store>`): the async server calls it
 //! through `spawn_blocking`.
 //!
+//! [`Store::find`] returns a [`Cursor`] of decoded documents; [`Store::find_raw`] the same
+//! documents as BSON bytes (a [`RawCursor`], `Cursor<bson::RawDocumentBuf>`), for callers that
+//! redact, filter or forward documents and decode only what they keep.
+//!
 //! # The embedded backend
 //! - One file, `rampart.redb`, in the data directory; redb's file lock turns a second open
 //!   into [`StoreError::Locked`]; a foreign, damaged or unknown-version file is
@@ -29,6 +33,9 @@
 //!   every candidate is re-checked against the whole filter, so index use can never change a
 //!   result; the planner refuses constraints it cannot bound soundly (null, arrays as range
 //!   bounds, two-sided ranges on multikey indexes).
+//! - Scans match each stored document on its bytes and decode only the matches; `find_raw`
+//!   decodes none: it copies each match's bytes out of the page. With a sort it decodes only
+//!   the top-level fields the sort reads; a projection decodes, projects and re-encodes.
 //! - Limits on every write: 16 MiB ([`StoreError::DocumentTooLarge`]) and depth 100.
 
 #![cfg_attr(
@@ -49,8 +56,8 @@ mod namespace;
 
 pub use crate::api::{
     BatchSource, Cursor, FindOneAndModifyOptions, FindOptions, IndexDescription, IndexModel,
-    QueryPlan, ReturnDocument, Store, Transaction, TransactionBody, UpdateOptions, UpdateResult,
-    DEFAULT_BATCH_SIZE,
+    QueryPlan, RawCursor, ReturnDocument, Store, Transaction, TransactionBody, UpdateOptions,
+    UpdateResult, DEFAULT_BATCH_SIZE,
 };
 pub use crate::embedded::{EmbeddedStore, FILE_NAME};
 pub use crate::error::{BulkWriteFailure, Result, StoreError};

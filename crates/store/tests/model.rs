@@ -5,7 +5,8 @@
     clippy::indexing_slicing
 )]
 //! Property tests: the store (with and without secondary indexes) gives the same results as
-//! `rampart_mql::find`/`update`/`delete` over a `Vec<Document>`, the naive reference.
+//! `rampart_mql::find`/`update`/`delete` over a `Vec<Document>`, the naive reference, and
+//! `find_raw` gives the documents of `find`.
 
 use bson::{doc, Bson, Document};
 use proptest::prelude::*;
@@ -112,6 +113,17 @@ fn index() -> BoxedStrategy<Option<Document>> {
         Just(Some(doc! {"a.b": 1})),
         Just(Some(doc! {"c": -1, "n": 1})),
         Just(Some(doc! {"n": 1})),
+    ]
+    .boxed()
+}
+
+fn projection() -> BoxedStrategy<Option<Document>> {
+    prop_oneof![
+        3 => Just(None),
+        1 => Just(Some(doc! {"a": 1})),
+        1 => Just(Some(doc! {"a.b": 1, "_id": 0})),
+        1 => Just(Some(doc! {"c": 0, "n": 0})),
+        1 => Just(Some(doc! {"a.$": 1})),
     ]
     .boxed()
 }
@@ -227,6 +239,31 @@ proptest! {
             if let Ok(expected) = rampart_mql::find(&docs, &all) {
                 prop_assert_eq!(store.count_documents(&ns, &filter, 0, None).unwrap(), expected.len() as u64);
             }
+        }
+    }
+
+    #[test]
+    fn find_raw_matches_find(
+        docs in documents(),
+        index in index(),
+        filter in filter(),
+        sort in prop_oneof![Just(None), Just(Some(doc! {"n": 1})), Just(Some(doc! {"a": -1, "n": 1})), Just(Some(doc! {"a.b": 1, "c": -1}))],
+        projection in projection(),
+        skip in 0..3u64,
+        limit in prop_oneof![Just(None), (0..4u64).prop_map(Some)],
+        batch_size in prop::option::of(0..4usize),
+    ) {
+        let (_dir, store, ns) = setup(&docs, &index);
+        let options = FindOptions { filter, projection, sort, skip, limit, batch_size };
+        let decoded = store.find(&ns, options.clone()).and_then(|c| c.collect_all());
+        let raw = store.find_raw(&ns, options.clone()).and_then(|c| c.collect_all());
+        match (decoded, raw) {
+            (Ok(decoded), Ok(raw)) => {
+                let raw: Vec<Document> = raw.iter().map(|raw| Document::try_from(raw.as_ref()).unwrap()).collect();
+                prop_assert!(same(&decoded, &raw), "{options:?} index {index:?}\nfind {decoded:?}\nfind_raw {raw:?}");
+            }
+            (Err(decoded), Err(raw)) => prop_assert_eq!(decoded.to_string(), raw.to_string()),
+            (decoded, raw) => prop_assert!(false, "{options:?}: find {decoded:?}, find_raw {raw:?}"),
         }
     }
 

@@ -2,10 +2,11 @@
 //! transaction itself for reads inside a transaction (which then see its own writes).
 
 use std::collections::{BTreeSet, VecDeque};
+use std::marker::PhantomData;
 use std::ops::Bound;
 
-use bson::{Bson, Document, RawDocument};
-use rampart_mql::{array_index, compare_values, Filter, Projection, SortSpec};
+use bson::{Bson, Document, RawDocument, RawDocumentBuf};
+use rampart_mql::{array_index, compare_values, Filter, Projection, SortKey, SortSpec};
 use redb::{ReadOnlyTable, ReadableTable};
 
 use crate::api::{BatchSource, FindOptions};
@@ -38,13 +39,99 @@ impl Tables for redb::WriteTransaction {
     }
 }
 
-/// A matching document: its primary key, the document, and the array position the filter
-/// matched through (for the positional `$`).
+/// A matching document: its primary key, the document (decoded, or its bytes for
+/// `find_raw`), and the array position the filter matched through (for the positional `$`).
 #[derive(Debug, Clone)]
-pub(crate) struct Hit {
+pub(crate) struct Hit<D = Document> {
     pub key: Vec<u8>,
-    pub doc: Document,
+    pub doc: D,
     pub position: Option<usize>,
+}
+
+/// What a scan hands out for each matching stored document: the decoded [`Document`]
+/// (`find`, writes) or a copy of its bytes (`find_raw`).
+pub(crate) trait Stored: Sized + Send + 'static {
+    /// The output for a matching document's stored bytes.
+    fn from_stored(raw: &RawDocument) -> Result<Self>;
+    /// `projection` applied to the document.
+    fn project(self, projection: &Projection, position: Option<usize>) -> Result<Self>;
+    /// Sorts hits by `sort`, stably (ties stay in `_id` order).
+    fn sort(hits: Vec<Hit<Self>>, sort: &SortSpec) -> Result<Vec<Hit<Self>>>;
+}
+
+impl Stored for Document {
+    fn from_stored(raw: &RawDocument) -> Result<Document> {
+        decode(raw.as_bytes())
+    }
+
+    fn project(self, projection: &Projection, position: Option<usize>) -> Result<Document> {
+        Ok(projection.apply(&self, position)?)
+    }
+
+    fn sort(hits: Vec<Hit>, sort: &SortSpec) -> Result<Vec<Hit>> {
+        Ok(sorted_by_key(hits, |hit| &hit.doc, sort))
+    }
+}
+
+impl Stored for RawDocumentBuf {
+    fn from_stored(raw: &RawDocument) -> Result<RawDocumentBuf> {
+        Ok(raw.to_owned())
+    }
+
+    /// A projection builds a new document: decode, project, encode.
+    fn project(self, projection: &Projection, position: Option<usize>) -> Result<RawDocumentBuf> {
+        let projected = projection.apply(&decode(self.as_bytes())?, position)?;
+        RawDocumentBuf::try_from(&projected).map_err(StoreError::storage)
+    }
+
+    /// Decodes only the top-level fields the sort paths start with: a sort key never looks
+    /// outside them, so comparing these partial documents orders as the whole documents do.
+    fn sort(hits: Vec<Hit<RawDocumentBuf>>, sort: &SortSpec) -> Result<Vec<Hit<RawDocumentBuf>>> {
+        let heads: Vec<&str> = sort
+            .fields()
+            .filter_map(|(path, _)| path.parts().first().map(String::as_str))
+            .collect();
+        let with_fields = hits
+            .into_iter()
+            .map(|hit| Ok((sort_fields(&hit.doc, &heads)?, hit)))
+            .collect::<Result<Vec<_>>>()?;
+        let sorted = sorted_by_key(with_fields, |(fields, _)| fields, sort);
+        Ok(sorted.into_iter().map(|(_, hit)| hit).collect())
+    }
+}
+
+/// `items` in `sort` order of the document `doc_of` gives for each, stably (ties keep their
+/// order); each sort key is extracted once, not once per comparison.
+fn sorted_by_key<T>(items: Vec<T>, doc_of: impl Fn(&T) -> &Document, sort: &SortSpec) -> Vec<T> {
+    let order: Vec<usize> = {
+        let mut keyed: Vec<(SortKey<'_>, usize)> = items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| (sort.key(doc_of(item)), index))
+            .collect();
+        keyed.sort_by(|a, b| sort.compare_keys(&a.0, &b.0));
+        keyed.into_iter().map(|(_, index)| index).collect()
+    };
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|index| slots.get_mut(index).and_then(Option::take))
+        .collect()
+}
+
+/// The top-level fields of `raw` named in `heads`, decoded (a repeated name keeps its last
+/// value, as decoding the whole document does).
+fn sort_fields(raw: &RawDocument, heads: &[&str]) -> Result<Document> {
+    let mut fields = Document::new();
+    for element in raw.iter_elements() {
+        let element = element.map_err(|_| undecodable())?;
+        let key = element.key().as_str();
+        if heads.contains(&key) {
+            let value = Bson::try_from(element).map_err(|_| undecodable())?;
+            fields.insert(key, value);
+        }
+    }
+    Ok(fields)
 }
 
 /// Candidate documents still to visit, in `_id` order.
@@ -80,21 +167,21 @@ impl Candidates {
 
     /// Up to `want` more matches of `filter`, reading as many candidates as that takes
     /// (fewer matches only when the candidates run out). Each candidate is matched on its
-    /// stored BSON bytes; only the matches are decoded.
-    pub(crate) fn next_matches(
+    /// stored BSON bytes; only the matches are decoded (or copied, for raw output).
+    pub(crate) fn next_matches<D: Stored>(
         &mut self,
         docs: &impl ReadableTable<&'static [u8], &'static [u8]>,
         filter: &Filter,
         want: usize,
-    ) -> Result<Vec<Hit>> {
+    ) -> Result<Vec<Hit<D>>> {
         let mut out = Vec::new();
         match self {
             Candidates::Keys(keys) => {
                 while out.len() < want {
                     let Some(key) = keys.pop_front() else { break };
                     if let Some(bytes) = docs.get(key.as_slice())? {
-                        if let Some(hit) = match_stored(filter, key, bytes.value())? {
-                            out.push(hit);
+                        if let Some((doc, position)) = match_stored(filter, bytes.value())? {
+                            out.push(Hit { key, doc, position });
                         }
                     }
                 }
@@ -104,21 +191,18 @@ impl Candidates {
                     let Some(range) = ranges.pop_front() else {
                         break;
                     };
-                    let mut last = None;
                     for entry in docs.range::<&[u8]>(borrow(&range))? {
                         let (key, bytes) = entry?;
-                        let key = key.value().to_vec();
-                        if let Some(hit) = match_stored(filter, key.clone(), bytes.value())? {
-                            out.push(hit);
+                        if let Some((doc, position)) = match_stored(filter, bytes.value())? {
+                            let key = key.value().to_vec();
+                            out.push(Hit { key, doc, position });
                         }
-                        last = Some(key);
                         if out.len() >= want {
+                            // Resume after the last key read, within the same range.
+                            let resume = Bound::Excluded(key.value().to_vec());
+                            ranges.push_front((resume, range.1));
                             break;
                         }
-                    }
-                    if let (Some(last), true) = (last, out.len() >= want) {
-                        // Resume after the last key read, within the same range.
-                        ranges.push_front((Bound::Excluded(last), range.1));
                     }
                 }
             }
@@ -127,26 +211,22 @@ impl Candidates {
     }
 }
 
-/// Matches one stored document on its bytes and decodes it only when it matches.
-fn match_stored(filter: &Filter, key: Vec<u8>, bytes: &[u8]) -> Result<Option<Hit>> {
-    let outcome = RawDocument::from_bytes(bytes)
-        .map_err(|_| undecodable())
-        .and_then(|raw| match filter.evaluate_raw(raw) {
-            Ok(outcome) => Ok(outcome),
-            // Corrupt bytes are a storage error, as when decoding; a query error stays one.
-            Err(error) => match decode(bytes) {
-                Ok(_) => Err(error.into()),
-                Err(storage) => Err(storage),
-            },
-        })?;
+/// Matches one stored document on its bytes and decodes (or copies) it only when it matches;
+/// returns it with the matched array position.
+fn match_stored<D: Stored>(filter: &Filter, bytes: &[u8]) -> Result<Option<(D, Option<usize>)>> {
+    let raw = RawDocument::from_bytes(bytes).map_err(|_| undecodable())?;
+    let outcome = match filter.evaluate_raw(raw) {
+        Ok(outcome) => outcome,
+        // Corrupt bytes are a storage error, as when decoding; a query error stays one.
+        Err(error) => {
+            decode(bytes)?;
+            return Err(error.into());
+        }
+    };
     if !outcome.matched {
         return Ok(None);
     }
-    Ok(Some(Hit {
-        key,
-        doc: decode(bytes)?,
-        position: outcome.array_position,
-    }))
+    Ok(Some((D::from_stored(raw)?, outcome.array_position)))
 }
 
 fn undecodable() -> StoreError {
@@ -166,13 +246,13 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Document> {
 }
 
 /// Every matching document, in `_id` order; stops after `stop_after` matches.
-pub(crate) fn matching<T: Tables>(
+pub(crate) fn matching<D: Stored, T: Tables>(
     tables: &T,
     entry: &CollectionEntry,
     filter: &Filter,
     plan: &Plan,
     stop_after: Option<usize>,
-) -> Result<Vec<Hit>> {
+) -> Result<Vec<Hit<D>>> {
     let docs = tables.table(&entry.docs_table_name())?;
     let mut candidates = Candidates::new(tables, plan)?;
     let mut hits = Vec::new();
@@ -229,19 +309,19 @@ impl CompiledFind {
         })
     }
 
-    fn project(&self, hit: Hit) -> Result<Document> {
+    fn project<D: Stored>(&self, hit: Hit<D>) -> Result<D> {
         match &self.projection {
-            Some(projection) => Ok(projection.apply(&hit.doc, hit.position)?),
+            Some(projection) => hit.doc.project(projection, hit.position),
             None => Ok(hit.doc),
         }
     }
 }
 
 /// A finished result, handed out batch by batch (sorted finds must read everything first).
-pub(crate) struct Materialized(pub VecDeque<Document>);
+pub(crate) struct Materialized<D = Document>(pub VecDeque<D>);
 
-impl BatchSource for Materialized {
-    fn next_batch(&mut self, size: usize) -> Result<Vec<Document>> {
+impl<D: Stored> BatchSource<D> for Materialized<D> {
+    fn next_batch(&mut self, size: usize) -> Result<Vec<D>> {
         let take = size.min(self.0.len());
         Ok(self.0.drain(..take).collect())
     }
@@ -249,16 +329,17 @@ impl BatchSource for Materialized {
 
 /// An unsorted find streamed from a read snapshot: each batch reads only as many candidates
 /// as it needs.
-pub(crate) struct Streaming {
+pub(crate) struct Streaming<D = Document> {
     pub docs: ReadOnlyTable<&'static [u8], &'static [u8]>,
     pub candidates: Candidates,
     pub find: CompiledFind,
     pub to_skip: usize,
     pub remaining: usize,
+    pub output: PhantomData<fn() -> D>,
 }
 
-impl BatchSource for Streaming {
-    fn next_batch(&mut self, size: usize) -> Result<Vec<Document>> {
+impl<D: Stored> BatchSource<D> for Streaming<D> {
+    fn next_batch(&mut self, size: usize) -> Result<Vec<D>> {
         let mut out = Vec::new();
         while out.len() < size && self.remaining > 0 {
             let want = (size - out.len()).min(self.to_skip.saturating_add(self.remaining));
@@ -285,9 +366,12 @@ impl BatchSource for Streaming {
 }
 
 /// Sorts, windows and projects all hits of a sorted find.
-pub(crate) fn finish_sorted(mut hits: Vec<Hit>, find: &CompiledFind) -> Result<VecDeque<Document>> {
+pub(crate) fn finish_sorted<D: Stored>(
+    mut hits: Vec<Hit<D>>,
+    find: &CompiledFind,
+) -> Result<VecDeque<D>> {
     if let Some(sort) = &find.sort {
-        sort_hits(&mut hits, sort);
+        hits = D::sort(hits, sort)?;
     }
     hits.into_iter()
         .skip(find.skip)

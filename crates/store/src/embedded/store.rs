@@ -1,6 +1,7 @@
 //! `Store` for [`EmbeddedStore`]: reads on read snapshots, writes as write transactions.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::marker::PhantomData;
 
 use bson::{Bson, Document};
 use rampart_mql::{CollectionSource, Filter, MqlError, Pipeline, Variables};
@@ -8,12 +9,12 @@ use redb::{ReadTransaction, ReadableTableMetadata};
 
 use super::catalog::{self, BytesTable, CollectionEntry, IndexSpec, CATALOG, ID_INDEX};
 use super::plan;
-use super::read::{self, CompiledFind, Materialized, Streaming};
+use super::read::{self, CompiledFind, Materialized, Stored, Streaming};
 use super::write::WriteTxn;
 use super::EmbeddedStore;
 use crate::api::{
-    Cursor, FindOneAndModifyOptions, FindOptions, IndexDescription, IndexModel, QueryPlan, Store,
-    TransactionBody, UpdateOptions, UpdateResult,
+    Cursor, FindOneAndModifyOptions, FindOptions, IndexDescription, IndexModel, QueryPlan,
+    RawCursor, Store, TransactionBody, UpdateOptions, UpdateResult,
 };
 use crate::error::{BulkWriteFailure, Result, StoreError};
 use crate::namespace::{validate_database, Namespace};
@@ -46,6 +47,39 @@ impl EmbeddedStore {
         let plan = plan::choose(&filter, &entry);
         let hits = read::matching(&txn, &entry, &filter, &plan, None)?;
         Ok(hits.into_iter().map(|hit| hit.doc).collect())
+    }
+
+    /// `find` and `find_raw`: one implementation over both outputs. Without a sort, documents
+    /// stream from the snapshot batch by batch; with one, every match is read and sorted first
+    /// (raw matches by their sort fields alone, see [`Stored::sort`]). A projection on raw
+    /// output decodes, projects and re-encodes each returned document.
+    fn find_as<D: Stored>(&self, ns: &Namespace, options: FindOptions) -> Result<Cursor<D>> {
+        let find = CompiledFind::compile(&options)?;
+        let txn = self.read()?;
+        let Some(entry) = self.entry(&txn, ns)? else {
+            return Ok(Cursor::new(
+                Box::new(Materialized(VecDeque::new())),
+                options.batch_size,
+            ));
+        };
+        let plan = plan::choose(&find.filter, &entry);
+        if find.sort.is_some() {
+            let hits = read::matching(&txn, &entry, &find.filter, &plan, None)?;
+            let docs = read::finish_sorted(hits, &find)?;
+            return Ok(Cursor::new(
+                Box::new(Materialized(docs)),
+                options.batch_size,
+            ));
+        }
+        let source = Streaming {
+            docs: txn.open_table(BytesTable::new(&entry.docs_table_name()))?,
+            candidates: read::Candidates::new(&txn, &plan)?,
+            to_skip: find.skip,
+            remaining: find.limit,
+            find,
+            output: PhantomData,
+        };
+        Ok(Cursor::new(Box::new(source), options.batch_size))
     }
 }
 
@@ -225,31 +259,11 @@ impl Store for EmbeddedStore {
     }
 
     fn find(&self, ns: &Namespace, options: FindOptions) -> Result<Cursor> {
-        let find = CompiledFind::compile(&options)?;
-        let txn = self.read()?;
-        let Some(entry) = self.entry(&txn, ns)? else {
-            return Ok(Cursor::new(
-                Box::new(Materialized(Default::default())),
-                options.batch_size,
-            ));
-        };
-        let plan = plan::choose(&find.filter, &entry);
-        if find.sort.is_some() {
-            let hits = read::matching(&txn, &entry, &find.filter, &plan, None)?;
-            let docs = read::finish_sorted(hits, &find)?;
-            return Ok(Cursor::new(
-                Box::new(Materialized(docs)),
-                options.batch_size,
-            ));
-        }
-        let source = Streaming {
-            docs: txn.open_table(BytesTable::new(&entry.docs_table_name()))?,
-            candidates: read::Candidates::new(&txn, &plan)?,
-            to_skip: find.skip,
-            remaining: find.limit,
-            find,
-        };
-        Ok(Cursor::new(Box::new(source), options.batch_size))
+        self.find_as(ns, options)
+    }
+
+    fn find_raw(&self, ns: &Namespace, options: FindOptions) -> Result<RawCursor> {
+        self.find_as(ns, options)
     }
 
     fn count_documents(
