@@ -77,7 +77,7 @@ async function main() {
   for (const [side, runs] of [["rust", rust.runs], ["casl", casl.runs]]) {
     for (const run of runs) {
       if (side === "casl" && run.roles === 2) continue;
-      const suffix = run.explained ? "-explained" : "";
+      const suffix = `${run.explained ? "-explained" : ""}${run.input === "decoded" ? "-decoded" : ""}`;
       const name = `visible-${run.roles}-${run.user}${suffix}.txt`;
       const dir = side === "rust" ? args["rust-dir"] : args["casl-dir"];
       const reference = join(args["casl-dir"], `visible-2-${run.user}.txt`);
@@ -90,7 +90,9 @@ async function main() {
       }
     }
   }
-  const mainRust = rust.runs.filter((run) => run.roles === 2 && !run.explained);
+  const mainRust = rust.runs.filter(
+    (run) => run.roles === 2 && !run.explained && run.input !== "decoded",
+  );
   const sum = (runs, key) => runs.reduce((total, run) => total + run[key], 0);
   const rustRate = sum(mainRust, "docs") / sum(mainRust, "seconds");
   const caslRate = sum(mainCasl, "docs") / sum(mainCasl, "seconds");
@@ -99,12 +101,16 @@ async function main() {
   lines.push(
     `policy (2 roles / 2 CASL rules), ${mainRust.length} users x ${fmt(mainRust[0]?.docs ?? 0)} documents:`,
   );
-  lines.push(`  rampart-rules: ${fmt(Math.round(rustRate))} documents/s`);
+  lines.push(`  rampart-rules: ${fmt(Math.round(rustRate))} documents/s (read_raw on stored BSON bytes)`);
   lines.push(`  CASL ${casl.version}:   ${fmt(Math.round(caslRate))} documents/s`);
   lines.push(`  ratio:         ${(rustRate / caslRate).toFixed(2)}x`);
   lines.push("rampart-rules by number of roles (one user):");
   for (const run of rust.runs.filter((run) => run.user === (rust.runs.at(-1)?.user ?? "u0"))) {
-    lines.push(`  ${String(run.roles).padStart(2)} roles${run.explained ? " (full explanations)" : ""}: ${fmt(rate(run))} documents/s`);
+    const notes = [
+      run.explained ? "full explanations" : null,
+      run.input === "decoded" ? "read on decoded documents" : null,
+    ].filter(Boolean);
+    lines.push(`  ${String(run.roles).padStart(2)} roles${notes.length ? ` (${notes.join(", ")})` : ""}: ${fmt(rate(run))} documents/s`);
   }
   const caslScale = casl.runs.filter((run) => run.roles !== 2);
   if (caslScale.length > 0) {

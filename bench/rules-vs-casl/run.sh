@@ -83,7 +83,7 @@ node "$HERE/gen.mjs" --docs "$DOCS" --seed "$SEED" --users 1000 --out "$WORKDIR/
 # 4. the two engines, one after the other (never concurrently)
 echo "== running rampart-rules" >&2
 "$BIN" --docs "$WORKDIR/docs.jsonl" --users "$USERS" --roles 2 --scale-roles 1,10,50 \
-  --scale-user "$SCALE_USER" --explained true --warmup "$WARMUP" \
+  --scale-user "$SCALE_USER" --explained true --decoded true --warmup "$WARMUP" \
   --out-dir "$WORKDIR/rampart" > "$WORKDIR/rampart.json"
 echo "== running CASL" >&2
 node --max-old-space-size=8192 "$HERE/casl_compare.mjs" --docs "$WORKDIR/docs.jsonl" \

@@ -15,42 +15,46 @@ pub const ARRAY_TAG: u8 = 0x04;
 /// One element of a raw document: its type byte, key and value, and all its bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct RawElement<'a> {
-    tag: u8,
-    key: &'a [u8],
-    value: &'a [u8],
+    /// The whole element: type byte, key, terminator, value.
     bytes: &'a [u8],
+    key_len: usize,
 }
 
 impl<'a> RawElement<'a> {
     /// The BSON element type (`0x03` document, `0x04` array, ...).
+    #[inline]
     pub fn tag(&self) -> u8 {
-        self.tag
+        self.bytes.first().copied().unwrap_or_default()
     }
 
     /// The key as stored (no terminator).
+    #[inline]
     pub fn key(&self) -> &'a [u8] {
-        self.key
+        self.bytes.get(1..1 + self.key_len).unwrap_or_default()
     }
 
     /// The key as text; an error when it is not UTF-8.
     pub fn key_str(&self) -> Result<&'a str> {
-        std::str::from_utf8(self.key).map_err(|_| malformed("a key is not UTF-8"))
+        std::str::from_utf8(self.key()).map_err(|_| malformed("a key is not UTF-8"))
     }
 
     /// The value's bytes, exactly.
+    #[inline]
     pub fn value_bytes(&self) -> &'a [u8] {
-        self.value
+        self.bytes.get(self.key_len + 2..).unwrap_or_default()
     }
 
     /// The whole element (type byte, key, terminator, value): what to copy to keep it.
+    #[inline]
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
     }
 
     /// The embedded document or array this element holds, when it holds one.
+    #[inline]
     pub fn as_document(&self) -> Option<&'a RawDocument> {
-        match self.tag {
-            DOCUMENT_TAG | ARRAY_TAG => RawDocument::from_bytes(self.value).ok(),
+        match self.tag() {
+            DOCUMENT_TAG | ARRAY_TAG => RawDocument::from_bytes(self.value_bytes()).ok(),
             _ => None,
         }
     }
@@ -80,48 +84,46 @@ fn malformed(what: &str) -> MqlError {
 
 /// The elements of `document` in order. Stops after the first malformed element, which it
 /// yields as an error.
+#[inline]
 pub fn raw_elements(document: &RawDocument) -> RawElements<'_> {
-    RawElements {
-        bytes: document.as_bytes(),
-        offset: 4,
-    }
+    let bytes = document.as_bytes();
+    // `RawDocument` guarantees a length prefix and a final zero; the elements lie between.
+    let body = bytes.get(..bytes.len().saturating_sub(1)).unwrap_or_default();
+    RawElements { body, offset: 4 }
 }
 
 /// Iterator of [`raw_elements`].
 #[derive(Debug, Clone)]
 pub struct RawElements<'a> {
-    bytes: &'a [u8],
+    /// The document without its final zero.
+    body: &'a [u8],
+    /// Where the next element starts; `usize::MAX` once finished.
     offset: usize,
 }
 
 impl<'a> Iterator for RawElements<'a> {
     type Item = Result<RawElement<'a>>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        if self.offset == usize::MAX {
+        let rest = self.body.get(self.offset..)?;
+        if rest.is_empty() {
+            self.offset = usize::MAX;
             return None;
         }
-        let end = self.bytes.len().saturating_sub(1);
-        if self.offset >= end {
-            self.offset = usize::MAX;
-            return match self.bytes.get(end) {
-                Some(0) if end >= 4 => None,
-                _ => Some(Err(malformed("document not terminated"))),
-            };
+        match read_element(rest) {
+            Some((key, _, size)) => {
+                self.offset += size;
+                Some(Ok(RawElement {
+                    bytes: rest.get(..size).unwrap_or_default(),
+                    key_len: key.len(),
+                }))
+            }
+            None => {
+                self.offset = usize::MAX;
+                Some(Err(malformed("bad element")))
+            }
         }
-        let start = self.offset;
-        let element = self.bytes.get(start..end).and_then(read_element);
-        let Some((key, value, size)) = element else {
-            self.offset = usize::MAX;
-            return Some(Err(malformed("bad element")));
-        };
-        self.offset += size;
-        Some(Ok(RawElement {
-            tag: value.tag(),
-            key,
-            value: value.bytes(),
-            bytes: self.bytes.get(start..start + size).unwrap_or_default(),
-        }))
     }
 }
 
@@ -152,6 +154,7 @@ impl RawWriter {
     }
 
     /// Appends a whole element ([`RawElement::bytes`]).
+    #[inline]
     pub fn push_element(&mut self, element: &[u8]) {
         self.bytes.extend_from_slice(element);
     }

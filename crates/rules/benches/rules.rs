@@ -20,7 +20,7 @@ mod policy;
 use std::hint::black_box;
 use std::time::Duration;
 
-use bson::{doc, Bson, Document};
+use bson::{doc, Bson, Document, RawDocument, RawDocumentBuf};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use policy::Shape;
 use rampart_rules::{RuleSet, User, WriteOutcome};
@@ -171,6 +171,63 @@ fn reads(c: &mut Criterion) {
     group.finish();
 }
 
+/// `Authorizer::read_raw` over the same documents as stored BSON, back to back in one buffer:
+/// what the Data API runs on documents from the store.
+fn raw_reads(c: &mut Criterion) {
+    let docs = generate(DOCUMENTS);
+    let mut arena = Vec::new();
+    let mut ranges = Vec::with_capacity(docs.len());
+    for doc in &docs {
+        let raw = RawDocumentBuf::try_from(doc).unwrap();
+        let start = arena.len();
+        arena.extend_from_slice(raw.as_bytes());
+        ranges.push(start..arena.len());
+    }
+    let raws: Vec<&RawDocument> = ranges
+        .iter()
+        .map(|range| RawDocument::from_bytes(&arena[range.clone()]).unwrap())
+        .collect();
+    let reader = user("u7");
+    let mut group = c.benchmark_group("read_raw");
+    group.throughput(Throughput::Elements(raws.len() as u64));
+    // The floor of a field-level `read_raw`: visiting every element of every document.
+    group.bench_function("walk_only", |b| {
+        b.iter(|| {
+            let mut keys = 0usize;
+            for raw in &raws {
+                for element in rampart_mql::raw::raw_elements(black_box(raw)) {
+                    keys += element.unwrap().key().len();
+                }
+            }
+            keys
+        })
+    });
+    for roles in [1usize, 2, 10, 50] {
+        let set = rule_set(Shape::with_roles(roles));
+        let authorizer = set
+            .authorizer(
+                policy::SERVICE,
+                policy::DATABASE,
+                policy::COLLECTION,
+                Some(&reader),
+                None,
+            )
+            .without_explanations();
+        group.bench_function(format!("{roles}_roles_lean"), |b| {
+            b.iter(|| {
+                let mut bytes = 0usize;
+                for raw in &raws {
+                    if let Some(visible) = authorizer.read_raw(black_box(raw)).document {
+                        bytes += visible.as_bytes().len();
+                    }
+                }
+                bytes
+            })
+        });
+    }
+    group.finish();
+}
+
 fn updates(c: &mut Criterion) {
     let docs = generate(DOCUMENTS);
     // Every document written by its owner: role choice, document write, the changed field.
@@ -215,6 +272,6 @@ fn updates(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = reads, updates
+    targets = reads, raw_reads, updates
 }
 criterion_main!(benches);

@@ -1,6 +1,9 @@
 //! Rampart's side of `bench/rules-vs-casl`: reads the generated documents (JSON Lines, not
-//! timed), compiles the policy of `benches/support/policy.rs`, and for each user times role
-//! choice plus redaction (`Authorizer::read`) over every document. Writes, per run, the visible
+//! timed), encodes them once to BSON back to back in one buffer (as a store page holds them;
+//! not timed), compiles the policy of `benches/support/policy.rs`, and for each user times role
+//! choice plus redaction over every document: `Authorizer::read_raw` on the stored bytes (what
+//! the Data API runs), and, reported on its own line, `Authorizer::read` on decoded
+//! `bson::Document`s (which must give the same output). Writes, per run, the visible
 //! output for the comparison with CASL (`visible-<roles>-<user>.txt`: one line per document,
 //! `-` when withheld, else its visible top-level field names sorted and comma-separated;
 //! `sample-<roles>-<user>.jsonl`: the first 1,000 visible documents, keys sorted) and prints a
@@ -8,11 +11,12 @@
 //!
 //! ```text
 //! casl_compare --docs docs.jsonl --users u0,u1 --roles 2 --scale-roles 1,10,50 \
-//!     --scale-user u0 --explained true --out-dir DIR
+//!     --scale-user u0 --explained true --decoded true --out-dir DIR
 //! ```
 //!
 //! Runs are timed without per-document explanations (`Authorizer::without_explanations`, as a
-//! server answers reads); `--explained true` adds one run with them.
+//! server answers reads); `--explained true` adds one run with them, `--decoded true` one run
+//! of `read` on decoded documents.
 
 #![allow(
     clippy::unwrap_used,
@@ -29,7 +33,9 @@ use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bson::Document;
+use std::borrow::Cow;
+
+use bson::{Document, RawDocument, RawDocumentBuf};
 use policy::Shape;
 use rampart_rules::{RuleSet, User};
 use serde_json::{json, Map, Value};
@@ -47,6 +53,8 @@ struct Args {
     scale_user: Option<String>,
     /// Also time the main policy with full explanations, for the scale user.
     explained: bool,
+    /// Also time `read` on decoded documents, for the scale user.
+    decoded: bool,
     warmup: usize,
     out_dir: PathBuf,
 }
@@ -66,6 +74,7 @@ fn parse_args() -> Args {
         scale_roles: Vec::new(),
         scale_user: None,
         explained: false,
+        decoded: false,
         warmup: 100_000,
         out_dir: PathBuf::from("."),
     };
@@ -86,6 +95,7 @@ fn parse_args() -> Args {
             }
             "--scale-user" => args.scale_user = Some(value),
             "--explained" => args.explained = value == "true",
+            "--decoded" => args.decoded = value == "true",
             "--warmup" => args.warmup = value.parse().expect("--warmup: a number"),
             "--out-dir" => args.out_dir = PathBuf::from(value),
             other => panic!("unknown argument `{other}`"),
@@ -146,12 +156,52 @@ impl Output {
     }
 }
 
-/// Times `read` over every document for one user; returns the seconds spent deciding.
+/// The documents as BSON, back to back in one buffer.
+struct Arena {
+    bytes: Vec<u8>,
+    ranges: Vec<std::ops::Range<usize>>,
+}
+
+impl Arena {
+    fn new(docs: &[Document]) -> Arena {
+        let mut arena = Arena {
+            bytes: Vec::new(),
+            ranges: Vec::with_capacity(docs.len()),
+        };
+        for document in docs {
+            let raw = RawDocumentBuf::try_from(document).unwrap();
+            let start = arena.bytes.len();
+            arena.bytes.extend_from_slice(raw.as_bytes());
+            arena.ranges.push(start..arena.bytes.len());
+        }
+        arena
+    }
+
+    fn documents(&self) -> impl Iterator<Item = &RawDocument> {
+        self.ranges
+            .iter()
+            .map(|range| RawDocument::from_bytes(&self.bytes[range.clone()]).unwrap())
+    }
+}
+
+/// Which read is timed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// `read_raw` on the stored bytes.
+    Raw,
+    /// `read` on decoded documents (cloned outside the timed sections).
+    Decoded,
+}
+
+/// Times one read over every document for one user; returns the seconds spent deciding.
+#[allow(clippy::too_many_arguments)]
 fn run(
     set: &RuleSet,
     user: &str,
     explained: bool,
+    input: Input,
     docs: &[Document],
+    arena: &Arena,
     warmup: usize,
     output: &mut Output,
 ) -> f64 {
@@ -173,28 +223,47 @@ fn run(
         authorizer = authorizer.without_explanations();
     }
     let mut elapsed = start.elapsed();
-    for document in docs.iter().take(warmup) {
-        std::hint::black_box(authorizer.read(document.clone()));
+    if input == Input::Decoded {
+        for document in docs.iter().take(warmup) {
+            std::hint::black_box(authorizer.read(document.clone()));
+        }
+        let mut decided: Vec<Option<Document>> = Vec::with_capacity(BATCH);
+        for chunk in docs.chunks(BATCH) {
+            let batch = chunk.to_vec();
+            let start = Instant::now();
+            decided.extend(batch.into_iter().map(|doc| authorizer.read(doc).document));
+            elapsed += start.elapsed();
+            for document in decided.drain(..) {
+                output.record(document);
+            }
+        }
+        return Duration::as_secs_f64(&elapsed);
     }
-    let mut decided: Vec<Option<Document>> = Vec::with_capacity(BATCH);
-    for chunk in docs.chunks(BATCH) {
-        let batch = chunk.to_vec();
+    for raw in arena.documents().take(warmup) {
+        std::hint::black_box(authorizer.read_raw(raw));
+    }
+    let raws: Vec<&RawDocument> = arena.documents().collect();
+    let mut decided: Vec<Option<Cow<'_, RawDocument>>> = Vec::with_capacity(BATCH);
+    for chunk in raws.chunks(BATCH) {
         let start = Instant::now();
-        decided.extend(batch.into_iter().map(|doc| authorizer.read(doc).document));
+        decided.extend(chunk.iter().map(|raw| authorizer.read_raw(raw).document));
         elapsed += start.elapsed();
-        for document in decided.drain(..) {
-            output.record(document);
+        for visible in decided.drain(..) {
+            output.record(visible.map(|raw| Document::try_from(raw.as_ref()).unwrap()));
         }
     }
     Duration::as_secs_f64(&elapsed)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn one(
     args: &Args,
     docs: &[Document],
+    arena: &Arena,
     roles: usize,
     user: &str,
     explained: bool,
+    input: Input,
     runs: &mut Vec<Value>,
 ) -> std::io::Result<()> {
     let set = rule_set(roles);
@@ -204,8 +273,20 @@ fn one(
         sampled: 0,
         visible: 0,
     };
-    let seconds = run(&set, user, explained, docs, args.warmup, &mut output);
-    let suffix = if explained { "-explained" } else { "" };
+    let seconds = run(
+        &set,
+        user,
+        explained,
+        input,
+        docs,
+        arena,
+        args.warmup,
+        &mut output,
+    );
+    let mut suffix = if explained { "-explained" } else { "" }.to_owned();
+    if input == Input::Decoded {
+        suffix.push_str("-decoded");
+    }
     std::fs::write(
         args.out_dir
             .join(format!("visible-{roles}-{user}{suffix}.txt")),
@@ -223,7 +304,9 @@ fn one(
         output.visible
     );
     runs.push(json!({
-        "roles": roles, "user": user, "explained": explained, "docs": docs.len(),
+        "roles": roles, "user": user, "explained": explained,
+        "input": if input == Input::Raw { "raw" } else { "decoded" },
+        "docs": docs.len(),
         "visible": output.visible,
         "seconds": seconds, "docs_per_sec": rate,
     }));
@@ -240,9 +323,19 @@ fn main() -> std::io::Result<()> {
         docs.len(),
         started.elapsed().as_secs_f64()
     );
+    let arena = Arena::new(&docs);
     let mut runs = Vec::new();
     for user in &args.users {
-        one(&args, &docs, args.roles, user, false, &mut runs)?;
+        one(
+            &args,
+            &docs,
+            &arena,
+            args.roles,
+            user,
+            false,
+            Input::Raw,
+            &mut runs,
+        )?;
     }
     let scale_user = args
         .scale_user
@@ -250,10 +343,40 @@ fn main() -> std::io::Result<()> {
         .or_else(|| args.users.first().cloned())
         .unwrap_or_else(|| "u0".to_owned());
     for roles in &args.scale_roles {
-        one(&args, &docs, *roles, &scale_user, false, &mut runs)?;
+        one(
+            &args,
+            &docs,
+            &arena,
+            *roles,
+            &scale_user,
+            false,
+            Input::Raw,
+            &mut runs,
+        )?;
     }
     if args.explained {
-        one(&args, &docs, args.roles, &scale_user, true, &mut runs)?;
+        one(
+            &args,
+            &docs,
+            &arena,
+            args.roles,
+            &scale_user,
+            true,
+            Input::Raw,
+            &mut runs,
+        )?;
+    }
+    if args.decoded {
+        one(
+            &args,
+            &docs,
+            &arena,
+            args.roles,
+            &scale_user,
+            false,
+            Input::Decoded,
+            &mut runs,
+        )?;
     }
     let summary = json!({"engine": "rampart-rules", "runs": runs});
     let mut stdout = std::io::stdout().lock();

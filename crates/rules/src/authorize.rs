@@ -3,14 +3,16 @@
 //! writes, given the before and after images of each touched document, allow or deny with the
 //! reason. Decisions are values: evaluation errors are recorded and never grant access.
 
-use std::sync::Arc;
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
 
-use bson::{Bson, Document};
+use bson::{Bson, Document, RawDocument};
 use rampart_mql::{to_json_value, ExtJsonMode, Projection};
 
 use crate::compile::{NamespaceRules, Permission, Role, RuleSet, User};
 use crate::explain::{DocumentExplain, FilterExplain, RoleTrial};
-use crate::expr::{Budget, Expression, RequestScope, Scope, Slots, Translation};
+use crate::expr::{Budget, Expression, Image, RawImage, RequestScope, Scope, Slots, Translation};
+use crate::static_fields::StaticFields;
 
 /// Decides one request's reads and writes on one namespace.
 #[derive(Debug, Clone)]
@@ -22,6 +24,8 @@ pub struct Authorizer {
     gates: Vec<Gate>,
     /// Whether explanations record the parts that cost per role or per field.
     pub(crate) explanations: bool,
+    /// Per role, its field permissions decided once for the request (lean reads only).
+    static_fields: Vec<OnceLock<Option<StaticFields>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -42,8 +46,8 @@ pub(crate) enum Tri {
 /// The documents an expression sees.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Images<'a> {
-    pub(crate) root: Option<&'a Document>,
-    pub(crate) prev_root: Option<&'a Document>,
+    pub(crate) root: Option<Image<'a>>,
+    pub(crate) prev_root: Option<Image<'a>>,
     pub(crate) this: Option<&'a Bson>,
     pub(crate) prev: Option<&'a Bson>,
 }
@@ -51,8 +55,18 @@ pub(crate) struct Images<'a> {
 impl<'a> Images<'a> {
     pub(crate) fn document(root: Option<&'a Document>, prev_root: Option<&'a Document>) -> Self {
         Images {
-            root,
-            prev_root,
+            root: root.map(Image::Decoded),
+            prev_root: prev_root.map(Image::Decoded),
+            this: None,
+            prev: None,
+        }
+    }
+
+    /// A stored document being read: it is both `%%root` and `%%prevRoot`.
+    pub(crate) fn stored(image: Image<'a>) -> Self {
+        Images {
+            root: Some(image),
+            prev_root: Some(image),
             this: None,
             prev: None,
         }
@@ -83,11 +97,13 @@ impl RuleSet {
             .iter()
             .map(|role| request_gate(&role.apply_when, &scope))
             .collect();
+        let static_fields = rules.roles.iter().map(|_| OnceLock::new()).collect();
         Authorizer {
             rules,
             scope,
             gates,
             explanations: true,
+            static_fields,
         }
     }
 }
@@ -148,6 +164,9 @@ impl QueryPlan {
     }
 }
 
+/// Why a document with no readable field left is withheld.
+const NO_READABLE_FIELD: &str = "the role can read no field of this document";
+
 /// A read decision for one document.
 #[derive(Debug, Clone)]
 pub struct ReadDecision {
@@ -155,6 +174,38 @@ pub struct ReadDecision {
     pub document: Option<Document>,
     /// Why.
     pub explain: DocumentExplain,
+}
+
+impl ReadDecision {
+    fn withheld(explain: DocumentExplain) -> Self {
+        ReadDecision {
+            document: None,
+            explain,
+        }
+    }
+}
+
+/// A read decision for one stored document's bytes ([`Authorizer::read_raw`]).
+#[derive(Debug, Clone)]
+pub struct RawReadDecision<'d> {
+    /// The readable part: the stored bytes themselves when nothing was withheld, else a copy
+    /// of the readable elements; `None` when the document is withheld.
+    pub document: Option<Cow<'d, RawDocument>>,
+    /// Why.
+    pub explain: DocumentExplain,
+    /// Set when the stored bytes are malformed (the document is then withheld): a caller
+    /// should report it rather than quietly leave the document out.
+    pub malformed: Option<String>,
+}
+
+impl RawReadDecision<'_> {
+    fn withheld(explain: DocumentExplain) -> Self {
+        RawReadDecision {
+            document: None,
+            explain,
+            malformed: None,
+        }
+    }
 }
 
 impl Authorizer {
@@ -296,25 +347,10 @@ impl Authorizer {
         let mut explain = self.new_explain(&document);
         let removals = {
             let images = Images::document(Some(&document), Some(&document));
-            let Some(role) = self.choose_role(images, &budget, &mut explain) else {
-                explain.failed_check = Some("no role applies".to_owned());
-                return ReadDecision {
-                    document: None,
-                    explain,
-                };
-            };
-            match self.read_access(role, images, &budget, &mut explain) {
-                Access::Full => crate::redact::Removals::default(),
-                Access::None(reason) => {
-                    explain.access = Some("none");
-                    explain.failed_check = Some(reason);
-                    return ReadDecision {
-                        document: None,
-                        explain,
-                    };
-                }
-                Access::Fields => {
-                    explain.access = Some("fields");
+            match self.read_role(images, &budget, &mut explain) {
+                None => return ReadDecision::withheld(explain),
+                Some((_, _, true)) => crate::redact::Removals::default(),
+                Some((_, role, false)) => {
                     crate::redact::unreadable_fields(self, role, &document, &budget, &mut explain)
                 }
             }
@@ -323,15 +359,120 @@ impl Authorizer {
             crate::redact::remove(&mut document, &removals);
         }
         if document.is_empty() {
-            explain.failed_check = Some("the role can read no field of this document".to_owned());
-            return ReadDecision {
-                document: None,
-                explain,
-            };
+            explain.failed_check = Some(NO_READABLE_FIELD.to_owned());
+            return ReadDecision::withheld(explain);
         }
         ReadDecision {
             document: Some(document),
             explain,
+        }
+    }
+
+    /// [`Authorizer::read`] on a stored document's BSON bytes, the same decision without
+    /// decoding it: role and permission tests match the bytes, and the answer is the stored
+    /// bytes themselves when nothing is withheld, else a copy of the readable elements.
+    /// Values are decoded only for an expression that needs them (`%%this`, `%%root` as a
+    /// value, `%function` arguments). Malformed bytes withhold the document.
+    pub fn read_raw<'d>(&self, document: &'d RawDocument) -> RawReadDecision<'d> {
+        let budget = Budget::default();
+        let mut explain = self.new_explain_raw(document);
+        let image = RawImage::new(document);
+        let images = Images::stored(Image::Raw(&image));
+        let visible = match self.read_role(images, &budget, &mut explain) {
+            None => return RawReadDecision::withheld(explain),
+            Some((_, _, true)) => Cow::Borrowed(document),
+            Some((index, role, false)) => {
+                let redacted = match self.static_fields(index, role) {
+                    Some(fields) => crate::static_fields::visible(fields, document),
+                    None => crate::redact::visible_raw(
+                        self,
+                        role,
+                        images,
+                        document,
+                        &budget,
+                        &mut explain,
+                    ),
+                };
+                match redacted {
+                    Ok(None) => Cow::Borrowed(document),
+                    Ok(Some(copy)) => Cow::Owned(copy),
+                    Err(error) => {
+                        let message = format!("malformed stored document: {error}");
+                        explain.failed_check = Some(message.clone());
+                        return RawReadDecision {
+                            malformed: Some(message),
+                            ..RawReadDecision::withheld(explain)
+                        };
+                    }
+                }
+            }
+        };
+        // A length prefix and a terminator: no element.
+        if visible.as_bytes().len() <= 5 {
+            explain.failed_check = Some(NO_READABLE_FIELD.to_owned());
+            return RawReadDecision::withheld(explain);
+        }
+        RawReadDecision {
+            document: Some(visible),
+            explain,
+            malformed: None,
+        }
+    }
+
+    /// The role for a read (and its position) and whether it reads the whole document
+    /// (`false`: field by field);
+    /// `None` when the document is withheld, with the reason in `explain`.
+    fn read_role(
+        &self,
+        images: Images<'_>,
+        budget: &Budget,
+        explain: &mut DocumentExplain,
+    ) -> Option<(usize, &Role, bool)> {
+        let Some((index, role)) = self
+            .choose_role_index(images, budget, explain)
+            .and_then(|index| Some((index, self.rules.roles.get(index)?)))
+        else {
+            explain.failed_check = Some("no role applies".to_owned());
+            return None;
+        };
+        match self.read_access(role, images, budget, explain) {
+            Access::Full => Some((index, role, true)),
+            Access::None(reason) => {
+                explain.access = Some("none");
+                explain.failed_check = Some(reason);
+                None
+            }
+            Access::Fields => {
+                explain.access = Some("fields");
+                Some((index, role, false))
+            }
+        }
+    }
+
+    /// The field table of the role at `index` for lean reads, built on first use; `None`
+    /// with explanations on, or when the role's field permissions depend on the document.
+    fn static_fields(&self, index: usize, role: &Role) -> Option<&StaticFields> {
+        if self.explanations {
+            return None;
+        }
+        self.static_fields
+            .get(index)?
+            .get_or_init(|| StaticFields::of(self, role))
+            .as_ref()
+    }
+
+    fn new_explain_raw(&self, document: &RawDocument) -> DocumentExplain {
+        if !self.explanations {
+            return DocumentExplain::default();
+        }
+        DocumentExplain {
+            id: document
+                .get("_id")
+                .ok()
+                .flatten()
+                .and_then(|id| Bson::try_from(id).ok())
+                .map(|id| to_json_value(&id, ExtJsonMode::Canonical)),
+            ..DocumentExplain::default()
         }
     }
 
@@ -355,7 +496,18 @@ impl Authorizer {
         budget: &Budget,
         explain: &mut DocumentExplain,
     ) -> Option<&Role> {
-        for (role, gate) in self.rules.roles.iter().zip(&self.gates) {
+        self.choose_role_index(images, budget, explain)
+            .and_then(|index| self.rules.roles.get(index))
+    }
+
+    /// [`Authorizer::choose_role`], by the role's position.
+    fn choose_role_index(
+        &self,
+        images: Images<'_>,
+        budget: &Budget,
+        explain: &mut DocumentExplain,
+    ) -> Option<usize> {
+        for (index, (role, gate)) in self.rules.roles.iter().zip(&self.gates).enumerate() {
             let (outcome, per_request) = match gate {
                 Gate::Decided(holds) => (Ok(*holds), true),
                 Gate::Failed(error) => (Err(error.clone()), true),
@@ -377,7 +529,7 @@ impl Authorizer {
             match outcome {
                 Ok(true) => {
                     explain.role = Some(role.name.clone());
-                    return Some(role);
+                    return Some(index);
                 }
                 Ok(false) => {}
                 Err(error) => {

@@ -136,6 +136,22 @@ fn number_fields(fields: &mut FieldRules, next: &mut usize) {
 }
 
 impl Permission {
+    /// Whether `read` or `write` reads the document (or the field's value).
+    pub(crate) fn reads_document(&self) -> bool {
+        [&self.read, &self.write]
+            .into_iter()
+            .flatten()
+            .any(Expression::reads_document)
+    }
+
+    /// Whether `read` or `write` refers to the field's value (`%%this`, `%%prev`).
+    pub(crate) fn reads_value(&self) -> bool {
+        [&self.read, &self.write]
+            .into_iter()
+            .flatten()
+            .any(Expression::reads_value)
+    }
+
     fn number_slots(&mut self, next: &mut usize) {
         for expression in [&mut self.read, &mut self.write].into_iter().flatten() {
             expression.number_slots(next);

@@ -31,9 +31,10 @@ mod pushdown;
 mod redact;
 mod schema;
 pub mod simulate;
+mod static_fields;
 mod write;
 
-pub use crate::authorize::{Authorizer, QueryPlan, ReadDecision};
+pub use crate::authorize::{Authorizer, QueryPlan, RawReadDecision, ReadDecision};
 pub use crate::check::{lint, Lint};
 pub use crate::compile::{NamespaceRules, RoleSource, RuleSet, User};
 pub use crate::config::{

@@ -2,10 +2,14 @@
 //! document, recorded by position, then removed in one pass: the fields that stay are moved,
 //! never copied, and no field name is copied unless an explanation asks for it.
 
-use bson::{Bson, Document};
+use std::cell::{Cell, OnceCell};
+
+use bson::{Bson, Document, RawDocument, RawDocumentBuf};
+use rampart_mql::raw::{raw_elements, RawElement, RawWriter, ARRAY_TAG, DOCUMENT_TAG};
+use rampart_mql::MqlError;
 
 use crate::authorize::{Authorizer, Images};
-use crate::compile::{FieldRules, Permission, Role};
+use crate::compile::{FieldRule, FieldRules, Permission, Role};
 use crate::explain::{DocumentExplain, WithheldField};
 use crate::expr::Budget;
 
@@ -29,7 +33,111 @@ impl Removals {
 #[derive(Debug, Clone, Copy)]
 struct Step<'a> {
     position: usize,
-    key: Option<&'a str>,
+    key: Option<&'a [u8]>,
+}
+
+/// What one field's permissions say about it.
+enum Verdict<'r> {
+    Keep,
+    Withhold(Reason),
+    /// Only nested permissions: redact inside the value.
+    Nested(&'r FieldRules),
+}
+
+enum Reason {
+    /// Its own `read`/`write` hold for neither.
+    Denied,
+    EntryGrantsNothing,
+    AdditionalDenies,
+    NotNamed,
+    OnlyEmbedded,
+}
+
+impl Reason {
+    fn text(&self, path: &[Step<'_>]) -> String {
+        match self {
+            Reason::Denied => format!("`fields.{}`: neither read nor write holds", dotted(path)),
+            Reason::EntryGrantsNothing => "its `fields` entry grants nothing".to_owned(),
+            Reason::AdditionalDenies => {
+                "not named in `fields`; `additional_fields` grants neither read nor write"
+                    .to_owned()
+            }
+            Reason::NotNamed => {
+                "not named in `fields` and the role has no `additional_fields`".to_owned()
+            }
+            Reason::OnlyEmbedded => "only embedded fields are readable".to_owned(),
+        }
+    }
+}
+
+/// The rule for field `key`: a handful of names are compared as bytes, more are looked up.
+fn field_rule<'r>(rules: &'r FieldRules, key: &[u8]) -> Option<&'r FieldRule> {
+    const LINEAR: usize = 8;
+    if rules.len() <= LINEAR {
+        return rules
+            .iter()
+            .find(|(name, _)| name.as_bytes() == key)
+            .map(|(_, rule)| rule);
+    }
+    std::str::from_utf8(key).ok().and_then(|key| rules.get(key))
+}
+
+/// Decides one field from its permissions. `value` gives the field's value (`%%this`,
+/// `%%prev`), asked for only when a permission reads it.
+#[allow(clippy::too_many_arguments)]
+fn verdict<'r, 'v>(
+    authorizer: &Authorizer,
+    rules: Option<&'r FieldRules>,
+    additional: Option<&Permission>,
+    key: &[u8],
+    images: Images<'v>,
+    value: &mut dyn FnMut(&Permission) -> Option<&'v Bson>,
+    budget: &Budget,
+    path: &[Step<'_>],
+    explain: &mut DocumentExplain,
+) -> Verdict<'r> {
+    match rules.and_then(|rules| field_rule(rules, key)) {
+        Some(rule) if rule.has_own() => {
+            let this = value(&rule.own);
+            let images = images.field(this, this);
+            let what = || format!("fields.{}", dotted(path));
+            if authorizer.either(&rule.own, images, budget, explain, &what) {
+                Verdict::Keep
+            } else {
+                Verdict::Withhold(Reason::Denied)
+            }
+        }
+        Some(rule) if !rule.fields.is_empty() => Verdict::Nested(&rule.fields),
+        Some(_) => Verdict::Withhold(Reason::EntryGrantsNothing),
+        None => match additional {
+            Some(permission) => {
+                let this = value(permission);
+                let images = images.field(this, this);
+                if authorizer.either(permission, images, budget, explain, &|| {
+                    "additional_fields".to_owned()
+                }) {
+                    Verdict::Keep
+                } else {
+                    Verdict::Withhold(Reason::AdditionalDenies)
+                }
+            }
+            None => Verdict::Withhold(Reason::NotNamed),
+        },
+    }
+}
+
+fn record(
+    authorizer: &Authorizer,
+    path: &[Step<'_>],
+    reason: &Reason,
+    explain: &mut DocumentExplain,
+) {
+    if authorizer.explanations {
+        explain.withheld_fields.push(WithheldField {
+            path: dotted(path),
+            reason: reason.text(path),
+        });
+    }
 }
 
 struct Walk<'a> {
@@ -74,7 +182,7 @@ fn dotted(path: &[Step<'_>]) -> String {
             text.push('.');
         }
         match step.key {
-            Some(key) => text.push_str(key),
+            Some(key) => text.push_str(&String::from_utf8_lossy(key)),
             None => text.push_str(&step.position.to_string()),
         }
     }
@@ -82,18 +190,8 @@ fn dotted(path: &[Step<'_>]) -> String {
 }
 
 impl<'d> Walk<'d> {
-    fn withhold(
-        &mut self,
-        path: &[Step<'_>],
-        reason: impl FnOnce() -> String,
-        explain: &mut DocumentExplain,
-    ) {
-        if self.authorizer.explanations {
-            explain.withheld_fields.push(WithheldField {
-                path: dotted(path),
-                reason: reason(),
-            });
-        }
+    fn withhold(&mut self, path: &[Step<'_>], reason: &Reason, explain: &mut DocumentExplain) {
+        record(self.authorizer, path, reason, explain);
         match path {
             [only] => self.removals.top.push(only.position),
             _ => self
@@ -114,66 +212,26 @@ impl<'d> Walk<'d> {
         for (position, (key, value)) in document.iter().enumerate() {
             path.push(Step {
                 position,
-                key: Some(key),
+                key: Some(key.as_bytes()),
             });
-            self.field(rules, additional, key, value, path, explain);
-            path.pop();
-        }
-    }
-
-    fn field(
-        &mut self,
-        rules: Option<&FieldRules>,
-        additional: Option<&Permission>,
-        key: &str,
-        value: &'d Bson,
-        path: &mut Vec<Step<'d>>,
-        explain: &mut DocumentExplain,
-    ) {
-        let images =
-            Images::document(Some(self.root), Some(self.root)).field(Some(value), Some(value));
-        match rules.and_then(|rules| rules.get(key)) {
-            Some(rule) if rule.has_own() => {
-                let what = || format!("fields.{}", dotted(path));
-                if !self
-                    .authorizer
-                    .either(&rule.own, images, self.budget, explain, &what)
-                {
-                    let reason = format!("`{}`: neither read nor write holds", what());
-                    self.withhold(path, || reason, explain);
-                }
-            }
-            Some(rule) if !rule.fields.is_empty() => {
-                self.nested(&rule.fields, value, path, explain);
-            }
-            Some(_) => self.withhold(
+            let images = Images::document(Some(self.root), Some(self.root));
+            let mut this = |_: &Permission| Some(value);
+            match verdict(
+                self.authorizer,
+                rules,
+                additional,
+                key.as_bytes(),
+                images,
+                &mut this,
+                self.budget,
                 path,
-                || "its `fields` entry grants nothing".to_owned(),
                 explain,
-            ),
-            None => match additional {
-                Some(permission)
-                    if self.authorizer.either(
-                        permission,
-                        images,
-                        self.budget,
-                        explain,
-                        &|| "additional_fields".to_owned(),
-                    ) => {}
-                Some(_) => self.withhold(
-                    path,
-                    || {
-                        "not named in `fields`; `additional_fields` grants neither read nor write"
-                            .to_owned()
-                    },
-                    explain,
-                ),
-                None => self.withhold(
-                    path,
-                    || "not named in `fields` and the role has no `additional_fields`".to_owned(),
-                    explain,
-                ),
-            },
+            ) {
+                Verdict::Keep => {}
+                Verdict::Withhold(reason) => self.withhold(path, &reason, explain),
+                Verdict::Nested(nested) => self.nested(nested, value, path, explain),
+            }
+            path.pop();
         }
     }
 
@@ -200,11 +258,7 @@ impl<'d> Walk<'d> {
                     path.pop();
                 }
             }
-            _ => self.withhold(
-                path,
-                || "only embedded fields are readable".to_owned(),
-                explain,
-            ),
+            _ => self.withhold(path, &Reason::OnlyEmbedded, explain),
         }
     }
 }
@@ -262,4 +316,241 @@ fn remove_in_value(value: &mut Bson, path: &[usize]) {
         }
         _ => {}
     }
+}
+
+/// A stored document redacted without decoding it: kept elements are copied as bytes, and a
+/// copy is made only once a field is withheld. `Ok(None)`: nothing withheld, the stored bytes
+/// are the answer. An error: the stored bytes are malformed.
+pub(crate) fn visible_raw(
+    authorizer: &Authorizer,
+    role: &Role,
+    images: Images<'_>,
+    document: &RawDocument,
+    budget: &Budget,
+    explain: &mut DocumentExplain,
+) -> Result<Option<RawDocumentBuf>, MqlError> {
+    let walk = RawWalk {
+        authorizer,
+        images,
+        budget,
+    };
+    let mut path = Vec::new();
+    walk.object(
+        role.fields.as_ref(),
+        role.additional_fields.as_ref(),
+        document,
+        &mut path,
+        explain,
+    )?
+    .map(RawWriter::finish)
+    .transpose()
+}
+
+struct RawWalk<'a> {
+    authorizer: &'a Authorizer,
+    images: Images<'a>,
+    budget: &'a Budget,
+}
+
+/// What becomes of one element of a raw document.
+pub(crate) enum Outcome {
+    Keep,
+    Drop,
+    Replace(RawDocumentBuf),
+}
+
+/// The copy of a raw document being redacted: runs of kept elements are copied in one piece
+/// when an element is dropped or replaced, and nothing is copied (or allocated) while every
+/// element is kept.
+pub(crate) struct Copy<'d> {
+    source: &'d [u8],
+    /// Where the next element starts in `source`.
+    offset: usize,
+    /// Where the run of kept elements not yet copied starts.
+    kept_from: usize,
+    writer: Option<RawWriter>,
+}
+
+impl<'d> Copy<'d> {
+    #[inline]
+    pub(crate) fn new(source: &'d RawDocument) -> Self {
+        Copy {
+            source: source.as_bytes(),
+            offset: 4,
+            kept_from: 4,
+            writer: None,
+        }
+    }
+
+    /// The copy, or `None` when every element was kept as is.
+    #[inline]
+    pub(crate) fn into_writer(mut self) -> Option<RawWriter> {
+        self.writer.as_ref()?;
+        Some(self.flush())
+    }
+
+    /// Copies the pending run of kept elements; returns the writer.
+    #[inline]
+    fn flush(&mut self) -> RawWriter {
+        self.flush_run();
+        self.writer.take().unwrap_or_default()
+    }
+
+    /// Copies the pending run of kept elements into the writer (started here if need be).
+    #[inline]
+    fn flush_run(&mut self) {
+        if self.kept_from == self.offset && self.writer.is_some() {
+            return;
+        }
+        let source = self.source;
+        let writer = self
+            .writer
+            .get_or_insert_with(|| RawWriter::with_capacity(source.len()));
+        writer.push_element(source.get(self.kept_from..self.offset).unwrap_or_default());
+    }
+
+    /// Keeps the next element, `size` bytes long.
+    #[inline]
+    pub(crate) fn keep(&mut self, size: usize) {
+        self.offset += size;
+    }
+
+    /// Drops the next element, `size` bytes long.
+    #[inline]
+    pub(crate) fn drop_next(&mut self, size: usize) {
+        self.flush_run();
+        self.offset += size;
+        self.kept_from = self.offset;
+    }
+
+    /// Applies `outcome` to `element`, the next element of the source.
+    #[inline]
+    pub(crate) fn apply(&mut self, element: &RawElement<'_>, outcome: Outcome) {
+        let size = element.bytes().len();
+        match outcome {
+            Outcome::Keep => self.keep(size),
+            Outcome::Drop => self.drop_next(size),
+            Outcome::Replace(inner) => {
+                self.flush_run();
+                if let Some(writer) = self.writer.as_mut() {
+                    writer.push_document(element.tag(), element.key(), &inner);
+                }
+                self.offset += size;
+                self.kept_from = self.offset;
+            }
+        }
+    }
+}
+
+impl RawWalk<'_> {
+    /// The redacted copy of `document`, or `None` when every element is kept as is.
+    fn object<'d>(
+        &self,
+        rules: Option<&FieldRules>,
+        additional: Option<&Permission>,
+        document: &'d RawDocument,
+        path: &mut Vec<Step<'d>>,
+        explain: &mut DocumentExplain,
+    ) -> Result<Option<RawWriter>, MqlError> {
+        let mut copy = Copy::new(document);
+        for (position, element) in raw_elements(document).enumerate() {
+            let element = element?;
+            path.push(Step {
+                position,
+                key: Some(element.key()),
+            });
+            let decoded: OnceCell<Option<Bson>> = OnceCell::new();
+            let failed = Cell::new(false);
+            let mut this = |permission: &Permission| {
+                if !permission.reads_value() {
+                    return None;
+                }
+                let value = decoded.get_or_init(|| element.to_bson().ok()).as_ref();
+                failed.set(value.is_none());
+                value
+            };
+            let verdict = verdict(
+                self.authorizer,
+                rules,
+                additional,
+                element.key(),
+                self.images,
+                &mut this,
+                self.budget,
+                path,
+                explain,
+            );
+            let outcome = match verdict {
+                // A field value that cannot be decoded is never shown on a decision about it.
+                Verdict::Keep if failed.get() => {
+                    record(self.authorizer, path, &Reason::Denied, explain);
+                    Outcome::Drop
+                }
+                Verdict::Keep => Outcome::Keep,
+                Verdict::Withhold(reason) => {
+                    record(self.authorizer, path, &reason, explain);
+                    Outcome::Drop
+                }
+                Verdict::Nested(nested) => self.nested(nested, &element, path, explain)?,
+            };
+            copy.apply(&element, outcome);
+            path.pop();
+        }
+        Ok(copy.into_writer())
+    }
+
+    /// A field with only nested permissions, as [`Walk::nested`].
+    fn nested<'d>(
+        &self,
+        rules: &FieldRules,
+        element: &RawElement<'d>,
+        path: &mut Vec<Step<'d>>,
+        explain: &mut DocumentExplain,
+    ) -> Result<Outcome, MqlError> {
+        let inner = element.as_document();
+        match (element.tag(), inner) {
+            (DOCUMENT_TAG, Some(inner)) => Ok(
+                match self.object(Some(rules), None, inner, path, explain)? {
+                    None => Outcome::Keep,
+                    Some(writer) => Outcome::Replace(writer.finish()?),
+                },
+            ),
+            (ARRAY_TAG, Some(items)) if all_documents(items)? => {
+                let mut copy = Copy::new(items);
+                for (index, item) in raw_elements(items).enumerate() {
+                    let item = item?;
+                    path.push(Step {
+                        position: index,
+                        key: None,
+                    });
+                    let Some(document) = item.as_document() else {
+                        return Err(MqlError::parse("malformed BSON: bad array item"));
+                    };
+                    let outcome = match self.object(Some(rules), None, document, path, explain)? {
+                        None => Outcome::Keep,
+                        Some(writer) => Outcome::Replace(writer.finish()?),
+                    };
+                    copy.apply(&item, outcome);
+                    path.pop();
+                }
+                Ok(match copy.into_writer() {
+                    None => Outcome::Keep,
+                    Some(writer) => Outcome::Replace(writer.finish()?),
+                })
+            }
+            _ => {
+                record(self.authorizer, path, &Reason::OnlyEmbedded, explain);
+                Ok(Outcome::Drop)
+            }
+        }
+    }
+}
+
+pub(crate) fn all_documents(items: &RawDocument) -> Result<bool, MqlError> {
+    for item in raw_elements(items) {
+        if item?.tag() != DOCUMENT_TAG {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

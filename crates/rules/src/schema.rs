@@ -7,7 +7,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use crate::error::{ConfigError, Origin};
-use crate::expr::{parse_expression, Budget, Expression, RequestScope, Scope};
+use crate::expr::{parse_expression, Budget, Expression, Image, RequestScope, Scope};
 
 /// Nesting bound of schemas (documents deeper than this are rejected by the store anyway).
 const MAX_SCHEMA_DEPTH: usize = 64;
@@ -237,8 +237,8 @@ impl Walk<'_> {
     ) -> Result<(), SchemaViolation> {
         let scope = Scope {
             request: self.request,
-            root: Some(self.root),
-            prev_root: self.prev_root,
+            root: Some(Image::Decoded(self.root)),
+            prev_root: self.prev_root.map(Image::Decoded),
             this: value,
             prev,
         };

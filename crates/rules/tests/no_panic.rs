@@ -273,6 +273,9 @@ fn exercise(set: &RuleSet, user: Option<&User>, before: &bson::Document, after: 
         let plan = authorizer.plan_query(before);
         let _ = plan.project(before.clone());
         let _ = authorizer.read(before.clone());
+        if let Ok(raw) = bson::RawDocumentBuf::try_from(before) {
+            let _ = authorizer.read_raw(&raw);
+        }
         let _ = authorizer.authorize_insert(after);
         let _ = authorizer.authorize_update(before, after);
         let _ = authorizer.authorize_delete(before);

@@ -299,16 +299,6 @@ fn rank(tag: u8) -> u8 {
 }
 
 impl<'a> RawValue<'a> {
-    /// The element type.
-    pub(crate) fn tag(self) -> u8 {
-        self.tag
-    }
-
-    /// The value's bytes.
-    pub(crate) fn bytes(self) -> &'a [u8] {
-        self.bytes
-    }
-
     /// A string's bytes without its length and terminator (strings, symbols, code).
     fn text(self) -> &'a [u8] {
         self.bytes

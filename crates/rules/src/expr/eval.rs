@@ -1,11 +1,11 @@
 //! Evaluation: expansions resolved against the scope, tests run as MongoDB filters.
 
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::sync::Arc;
 
 use bson::spec::BinarySubtype;
-use bson::{doc, Binary, Bson, Document};
+use bson::{doc, Binary, Bson, Document, RawDocument};
 use rampart_mql::{lookup, Filter};
 
 use super::{Conversion, Node, Operand, Reference, Source, Test, MAX_EVALUATION_STEPS};
@@ -54,10 +54,58 @@ pub struct RequestScope {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Scope<'a> {
     pub(crate) request: &'a RequestScope,
-    pub(crate) root: Option<&'a Document>,
-    pub(crate) prev_root: Option<&'a Document>,
+    pub(crate) root: Option<Image<'a>>,
+    pub(crate) prev_root: Option<Image<'a>>,
     pub(crate) this: Option<&'a Bson>,
     pub(crate) prev: Option<&'a Bson>,
+}
+
+/// A document an expression reads: decoded, or stored BSON bytes that tests match in place and
+/// that are decoded (once) only when an expression needs the values themselves.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Image<'a> {
+    Decoded(&'a Document),
+    Raw(&'a RawImage<'a>),
+}
+
+/// Stored bytes and, once something needed it, their decoded form.
+#[derive(Debug)]
+pub(crate) struct RawImage<'a> {
+    raw: &'a RawDocument,
+    decoded: OnceCell<Result<Document, String>>,
+}
+
+impl<'a> RawImage<'a> {
+    pub(crate) fn new(raw: &'a RawDocument) -> Self {
+        RawImage {
+            raw,
+            decoded: OnceCell::new(),
+        }
+    }
+}
+
+impl<'a> Image<'a> {
+    /// The decoded document; decodes stored bytes the first time. Malformed bytes are an
+    /// evaluation error (which never grants).
+    pub(crate) fn decoded(self) -> Result<&'a Document, EvalError> {
+        match self {
+            Image::Decoded(document) => Ok(document),
+            Image::Raw(image) => image
+                .decoded
+                .get_or_init(|| Document::try_from(image.raw).map_err(|error| error.to_string()))
+                .as_ref()
+                .map_err(|error| EvalError::Query(format!("malformed stored document: {error}"))),
+        }
+    }
+
+    /// Whether `filter` matches the document, on the bytes when it has them.
+    pub(crate) fn matches(self, filter: &Filter) -> Result<bool, EvalError> {
+        match self {
+            Image::Decoded(document) => filter.matches(document),
+            Image::Raw(image) => filter.matches_raw(image.raw),
+        }
+        .map_err(|error| EvalError::Query(error.to_string()))
+    }
 }
 
 impl<'a> Scope<'a> {
@@ -159,13 +207,16 @@ pub(super) fn target<'a>(
 ) -> Result<(Cow<'a, Document>, String), EvalError> {
     let base: Option<Cow<'a, Bson>> = match subject.source {
         Source::Root => {
-            let root = scope.root.ok_or(EvalError::DocumentUnavailable)?;
+            let root = scope
+                .root
+                .ok_or(EvalError::DocumentUnavailable)?
+                .decoded()?;
             if !subject.path.is_empty() {
                 return Ok((Cow::Borrowed(root), subject.path.join(".")));
             }
             Some(Cow::Owned(Bson::Document(root.clone())))
         }
-        Source::PrevRoot => match scope.prev_root {
+        Source::PrevRoot => match scope.prev_root.map(Image::decoded).transpose()? {
             Some(prev) if !subject.path.is_empty() => {
                 return Ok((Cow::Borrowed(prev), subject.path.join(".")));
             }
@@ -300,13 +351,17 @@ pub(super) fn operand(
 fn resolve(reference: &Reference, scope: &Scope<'_>) -> Result<Option<Bson>, EvalError> {
     let base: Option<Cow<'_, Bson>> = match reference.source {
         Source::Root => {
-            let root = scope.root.ok_or(EvalError::DocumentUnavailable)?;
+            let root = scope
+                .root
+                .ok_or(EvalError::DocumentUnavailable)?
+                .decoded()?;
             return Ok(resolve_in(root, &reference.path));
         }
         Source::PrevRoot => {
-            return Ok(scope
-                .prev_root
-                .and_then(|prev| resolve_in(prev, &reference.path)));
+            return Ok(match scope.prev_root {
+                Some(prev) => resolve_in(prev.decoded()?, &reference.path),
+                None => None,
+            });
         }
         Source::This => scope.this.map(Cow::Borrowed),
         Source::Prev => scope.prev.map(Cow::Borrowed),

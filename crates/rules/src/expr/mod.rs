@@ -13,7 +13,7 @@ mod translate;
 use bson::Bson;
 
 pub use eval::RequestScope;
-pub(crate) use eval::{Budget, EvalError, Scope};
+pub(crate) use eval::{Budget, EvalError, Image, RawImage, Scope};
 pub(crate) use parse::{parse_expression, parse_operand};
 pub(crate) use prepared::Slots;
 pub(crate) use translate::Translation;
@@ -29,6 +29,7 @@ pub const MAX_EVALUATION_STEPS: u32 = 100_000;
 pub(crate) struct Expression {
     node: Node,
     reads_document: bool,
+    reads_value: bool,
 }
 
 impl Expression {
@@ -37,6 +38,7 @@ impl Expression {
         Expression {
             node: Node::Constant(true),
             reads_document: false,
+            reads_value: false,
         }
     }
 
@@ -44,6 +46,12 @@ impl Expression {
     /// field name: only such expressions must be evaluated per document.
     pub(crate) fn reads_document(&self) -> bool {
         self.reads_document
+    }
+
+    /// Whether the expression refers to `%%this` or `%%prev`, the value of the field being
+    /// decided: only then must a field permission see that value decoded.
+    pub(crate) fn reads_value(&self) -> bool {
+        self.reads_value
     }
 
     /// Evaluates the expression; `Err` is an evaluation error, which callers count as "does
@@ -125,11 +133,16 @@ pub(crate) enum Source {
 }
 
 impl Source {
-    fn reads_document(self) -> bool {
+    pub(super) fn reads_document(self) -> bool {
         matches!(
             self,
             Source::Root | Source::PrevRoot | Source::This | Source::Prev
         )
+    }
+
+    /// `%%this` and `%%prev`: the value of the field being decided.
+    pub(super) fn reads_value(self) -> bool {
+        matches!(self, Source::This | Source::Prev)
     }
 }
 
@@ -214,13 +227,18 @@ pub(crate) enum Operand {
 
 impl Operand {
     pub(crate) fn reads_document(&self) -> bool {
+        self.reads(Source::reads_document)
+    }
+
+    /// Whether an expansion in the operand comes from a source `wanted` accepts.
+    pub(super) fn reads(&self, wanted: fn(Source) -> bool) -> bool {
         match self {
             Operand::Literal(_) => false,
-            Operand::Reference(reference) => reference.source.reads_document(),
-            Operand::Array(items) => items.iter().any(Operand::reads_document),
-            Operand::Document(entries) => entries.iter().any(|(_, item)| item.reads_document()),
-            Operand::Function { arguments, .. } => arguments.iter().any(Operand::reads_document),
-            Operand::Convert(_, inner) => inner.reads_document(),
+            Operand::Reference(reference) => wanted(reference.source),
+            Operand::Array(items) => items.iter().any(|item| item.reads(wanted)),
+            Operand::Document(entries) => entries.iter().any(|(_, item)| item.reads(wanted)),
+            Operand::Function { arguments, .. } => arguments.iter().any(|item| item.reads(wanted)),
+            Operand::Convert(_, inner) => inner.reads(wanted),
         }
     }
 

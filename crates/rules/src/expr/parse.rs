@@ -11,26 +11,31 @@ use rampart_mql::WRAPPER_KEYS;
 /// Parses an expression: a boolean or an object whose keys are ANDed.
 pub(crate) fn parse_expression(value: &Value, at: &Origin<'_>) -> Result<Expression, ConfigError> {
     let node = expression(value, at, 0)?;
-    let reads_document = node_reads_document(&node);
+    let reads_document = node_reads(&node, Source::reads_document);
+    let reads_value = node_reads(&node, Source::reads_value);
     Ok(Expression {
         node,
         reads_document,
+        reads_value,
     })
 }
 
-fn node_reads_document(node: &Node) -> bool {
+/// Whether a subject or operand in the tree comes from a source `wanted` accepts.
+fn node_reads(node: &Node, wanted: fn(Source) -> bool) -> bool {
     match node {
         Node::Constant(_) => false,
-        Node::All(children) | Node::Any(children) => children.iter().any(node_reads_document),
-        Node::Test(node) => node.subject.source.reads_document() || test_reads_document(&node.test),
+        Node::All(children) | Node::Any(children) => {
+            children.iter().any(|child| node_reads(child, wanted))
+        }
+        Node::Test(node) => wanted(node.subject.source) || test_reads(&node.test, wanted),
     }
 }
 
-fn test_reads_document(test: &Test) -> bool {
+fn test_reads(test: &Test, wanted: fn(Source) -> bool) -> bool {
     match test {
-        Test::Equals(operand) => operand.reads_document(),
-        Test::Compare(entries) => entries.iter().any(|(_, operand)| operand.reads_document()),
-        Test::All(tests) | Test::Any(tests) => tests.iter().any(test_reads_document),
+        Test::Equals(operand) => operand.reads(wanted),
+        Test::Compare(entries) => entries.iter().any(|(_, operand)| operand.reads(wanted)),
+        Test::All(tests) | Test::Any(tests) => tests.iter().any(|inner| test_reads(inner, wanted)),
     }
 }
 

@@ -292,7 +292,7 @@ fn apply(
             };
             if let Some(filter) = &matcher.direct {
                 return match document {
-                    Some(document) => matches(filter, document),
+                    Some(document) => document.matches(filter),
                     None => matches(filter, &Document::new()),
                 };
             }
@@ -300,10 +300,10 @@ fn apply(
             return match (matcher.presence, document) {
                 (Some((present, _)), Some(_)) => Ok(present),
                 (Some((_, missing)), None) => Ok(missing),
-                (None, document) => wrapped(
-                    matcher,
-                    document.map(|doc| Bson::Document(doc.clone())).as_ref(),
-                ),
+                (None, Some(document)) => {
+                    wrapped(matcher, Some(&Bson::Document(document.decoded()?.clone())))
+                }
+                (None, None) => wrapped(matcher, None),
             };
         }
         Source::This => scope.this,

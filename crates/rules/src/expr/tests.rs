@@ -21,7 +21,7 @@ fn holds(expression: &Expression, root: Option<&bson::Document>) -> Result<bool,
     let request = scope_user();
     let scope = Scope {
         request: &request,
-        root,
+        root: root.map(Image::Decoded),
         prev_root: None,
         this: None,
         prev: None,
@@ -165,8 +165,8 @@ fn prepared_tests_decide_as_the_uncached_path() {
                     for value in &values {
                         let scope = Scope {
                             request: &request,
-                            root,
-                            prev_root,
+                            root: root.map(Image::Decoded),
+                            prev_root: prev_root.map(Image::Decoded),
                             this: value.as_ref(),
                             prev: value.as_ref(),
                         };

@@ -92,6 +92,14 @@ impl Failure {
         failure
     }
 
+    /// A failure of ours (such as a malformed stored document): a bare 500 to the client,
+    /// `detail` for the log.
+    pub(crate) fn internal(detail: String) -> Self {
+        let mut failure = Failure::error(ApiError::internal());
+        failure.detail = Some(detail);
+        failure
+    }
+
     /// The request's filters could not be applied (an erroring filter, conflicting filter
     /// projections): fail closed, as a denial.
     pub(crate) fn plan(message: &str) -> Self {

@@ -186,13 +186,18 @@ impl DataApi {
             )));
         }
         read::check_query(&body.filter).map_err(Failure::error)?;
-        let authorizer = snapshot.rules.authorizer(
-            &body.data_source,
-            &body.database,
-            &body.collection,
-            Some(user),
-            Some(request),
-        );
+        // Lean explanations: responses never carry per-document explanations, and the
+        // decision (role, failed check, diagnostics) is still recorded for the audit log.
+        let authorizer = snapshot
+            .rules
+            .authorizer(
+                &body.data_source,
+                &body.database,
+                &body.collection,
+                Some(user),
+                Some(request),
+            )
+            .without_explanations();
         let max_documents = self.settings.max_documents;
         let blocking = tokio::task::spawn_blocking(move || {
             let ex = Execution {

@@ -178,18 +178,25 @@ fn visit_visible(
         batch_size,
         ..FindOptions::default()
     };
+    // Stored bytes, decided without decoding: only what the user may see is decoded.
     let cursor = ex
         .store
-        .find(ex.ns, options)
+        .find_raw(ex.ns, options)
         .map_err(|error| Failure::store(&error))?;
     for (index, stored) in cursor.enumerate() {
         if index % DEADLINE_EVERY == 0 {
             ex.check_deadline()?;
         }
         let stored = stored.map_err(|error| Failure::store(&error))?;
-        let Some(document) = ex.authorizer.read(stored).document else {
+        let decision = ex.authorizer.read_raw(&stored);
+        if let Some(message) = decision.malformed {
+            return Err(Failure::internal(message));
+        }
+        let Some(visible) = decision.document else {
             continue;
         };
+        let document = Document::try_from(visible.as_ref())
+            .map_err(|error| Failure::internal(format!("malformed stored document: {error}")))?;
         let document = plan
             .project(document)
             .map_err(|message| Failure::error(ApiError::invalid(message)))?;

@@ -1,0 +1,213 @@
+//! Property: a read decided on a stored document's BSON bytes (`Authorizer::read_raw`) is the
+//! read decided on the decoded document (`Authorizer::read`): same visible fields in the same
+//! order with the same values, same explanation. Roles mix document-level permissions, field
+//! rules (nested ones over embedded documents and arrays of them), `additional_fields`, and
+//! expressions that read the document (`owner`, `%%root.a.b`), the field's value (`%%this`),
+//! the whole document (`%%root`) and the user.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::borrow::Cow;
+
+use bson::{Bson, Document, RawDocumentBuf};
+use proptest::prelude::*;
+use rampart_rules::{RuleSet, User};
+use serde_json::{json, Map, Value};
+
+const NAMESPACE: (&str, &str, &str) = ("mongodb-atlas", "db", "c");
+const KEYS: &[&str] = &["_id", "owner", "a", "b", "c", "tags", "nested"];
+
+fn pick(items: &'static [&'static str]) -> impl Strategy<Value = &'static str> {
+    proptest::sample::select(items)
+}
+
+/// Expressions as permissions and `apply_when`s use them.
+fn expression() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(json!(true)),
+        Just(json!(false)),
+        Just(json!({"owner": "%%user.id"})),
+        Just(json!({"%%root.owner": {"%in": ["u1", "u3"]}})),
+        Just(json!({"%%root.a.b": {"%gt": 1}})),
+        Just(json!({"a": {"%exists": true}})),
+        Just(json!({"%%this": {"%exists": true}})),
+        Just(json!({"%%this": "x"})),
+        Just(json!({"%%this.b": 1})),
+        Just(json!({"%%prev": {"%gte": 2}})),
+        Just(json!({"%%root": {"%exists": true}})),
+        Just(json!({"%%user.id": "u1"})),
+        Just(json!({"%%root.owner": "%%this"})),
+        Just(json!({"%or": [{"owner": "u2"}, {"%%this": {"%exists": false}}]})),
+    ]
+}
+
+fn maybe(strategy: impl Strategy<Value = Value>) -> impl Strategy<Value = Option<Value>> {
+    proptest::option::weighted(0.5, strategy)
+}
+
+fn permission() -> impl Strategy<Value = Value> {
+    (maybe(expression()), maybe(expression())).prop_map(|(read, write)| {
+        let mut map = Map::new();
+        if let Some(read) = read {
+            map.insert("read".into(), read);
+        }
+        if let Some(write) = write {
+            map.insert("write".into(), write);
+        }
+        Value::Object(map)
+    })
+}
+
+/// A field rule: its own permission, or nested rules for `b` and `c`.
+fn field_rule() -> impl Strategy<Value = Value> {
+    (permission(), any::<bool>(), permission()).prop_map(|(own, nest, inner)| {
+        if nest {
+            json!({"fields": {"b": {"read": true}, "c": inner}})
+        } else {
+            own
+        }
+    })
+}
+
+fn role() -> impl Strategy<Value = Value> {
+    (
+        maybe(expression()),
+        maybe(permission()),
+        (maybe(expression()), maybe(expression())),
+        proptest::collection::vec((pick(KEYS), field_rule()), 0..4),
+        maybe(permission()),
+    )
+        .prop_map(|(apply_when, filters, (read, write), fields, additional)| {
+            let mut map = Map::new();
+            map.insert("name".into(), json!("r"));
+            if !fields.is_empty() {
+                let fields: Map<String, Value> = fields
+                    .into_iter()
+                    .map(|(name, rule)| (name.to_owned(), rule))
+                    .collect();
+                map.insert("fields".into(), Value::Object(fields));
+            }
+            for (key, item) in [
+                ("apply_when", apply_when),
+                ("document_filters", filters),
+                ("read", read),
+                ("write", write),
+                ("additional_fields", additional),
+            ] {
+                if let Some(item) = item {
+                    map.insert(key.into(), item);
+                }
+            }
+            Value::Object(map)
+        })
+}
+
+fn scalar() -> impl Strategy<Value = Bson> {
+    prop_oneof![
+        Just(Bson::Null),
+        any::<bool>().prop_map(Bson::Boolean),
+        (-2i32..4).prop_map(Bson::Int32),
+        Just(Bson::Double(2.5)),
+        pick(&["u1", "u2", "u3", "x"]).prop_map(|s| Bson::String(s.to_owned())),
+    ]
+}
+
+fn value() -> impl Strategy<Value = Bson> {
+    scalar().prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..3).prop_map(Bson::Array),
+            embedded(inner.clone()).prop_map(Bson::Document),
+            proptest::collection::vec(embedded(inner), 0..3)
+                .prop_map(|items| Bson::Array(items.into_iter().map(Bson::Document).collect())),
+        ]
+    })
+}
+
+fn embedded(inner: impl Strategy<Value = Bson>) -> impl Strategy<Value = Document> {
+    proptest::collection::vec((pick(&["b", "c", "d"]), inner), 0..3).prop_map(|entries| {
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+    })
+}
+
+fn document() -> impl Strategy<Value = Document> {
+    proptest::collection::vec((pick(KEYS), value()), 0..7).prop_map(|entries| {
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    #[test]
+    fn raw_reads_decide_as_decoded_reads(
+        roles in proptest::collection::vec(role(), 1..3),
+        document in document(),
+        user_id in pick(&["u1", "u2"]),
+        explanations in any::<bool>(),
+    ) {
+        let roles: Vec<Value> = roles
+            .into_iter()
+            .enumerate()
+            .map(|(index, mut role)| {
+                role["name"] = json!(format!("r{index}"));
+                role
+            })
+            .collect();
+        let rules = json!({"roles": roles});
+        let set = RuleSet::from_collection_json(NAMESPACE, Some(&rules), None, None)
+            .map_err(|error| TestCaseError::fail(format!("{error}: {rules}")))?;
+        let user = User { id: user_id.into(), user_type: "normal".into(), ..User::default() };
+        let (service, database, collection) = NAMESPACE;
+        let mut authorizer = set.authorizer(service, database, collection, Some(&user), None);
+        if !explanations {
+            authorizer = authorizer.without_explanations();
+        }
+        let decoded = authorizer.read(document.clone());
+        let raw = RawDocumentBuf::try_from(&document).unwrap();
+        let from_raw = authorizer.read_raw(&raw);
+        let visible = from_raw
+            .document
+            .as_ref()
+            .map(|visible| Document::try_from(visible.as_ref()).unwrap());
+        prop_assert_eq!(&visible, &decoded.document, "rules {} on {}", rules, document);
+        prop_assert_eq!(&from_raw.explain, &decoded.explain);
+        // Nothing withheld: the stored bytes themselves, not a copy.
+        if decoded.document.as_ref() == Some(&document) {
+            prop_assert!(matches!(from_raw.document, Some(Cow::Borrowed(_))));
+        }
+    }
+}
+
+#[test]
+fn malformed_stored_bytes_are_withheld() {
+    let rules = json!({"roles": [{"name": "r", "fields": {"a": {"read": true}}}]});
+    let set = RuleSet::from_collection_json(NAMESPACE, Some(&rules), None, None).unwrap();
+    let (service, database, collection) = NAMESPACE;
+    let authorizer = set.authorizer(service, database, collection, None, None);
+    let mut bytes = RawDocumentBuf::try_from(&bson::doc! {"a": 1, "b": "text"})
+        .unwrap()
+        .into_bytes();
+    // The string's length now runs past the document.
+    let at = bytes.len() - 10;
+    bytes[at] = 100;
+    let raw = bson::RawDocument::from_bytes(&bytes).unwrap();
+    let decision = authorizer.read_raw(raw);
+    assert!(decision.document.is_none());
+    assert!(decision.malformed.is_some());
+    assert!(decision
+        .explain
+        .failed_check
+        .unwrap()
+        .starts_with("malformed stored document"));
+}
