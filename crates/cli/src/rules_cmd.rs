@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use rampart_rules::simulate::{check_expected, simulate};
-use rampart_rules::{lint, load_app, LoadOptions, RuleSet};
+use rampart_rules::{lint, load_and_compile, LoadOptions};
 
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
@@ -14,7 +14,8 @@ pub enum RulesCommand {
     Simulate(SimulateArgs),
     /// Run every case file under a directory and report pass or fail per case.
     Test(TestArgs),
-    /// Load and compile an app's rules, then report likely mistakes.
+    /// Load and compile an app's rules and list every error, one per line; when there is
+    /// none, report likely mistakes.
     Check(CheckArgs),
 }
 
@@ -107,13 +108,24 @@ fn test_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Every configuration error on stderr, one per line, in a stable order (by file, then by
+/// place in the file); lints only when there is none, as they read a complete configuration.
 fn check_app(args: &CheckArgs) -> Result<()> {
     let options = LoadOptions {
         environment: args.environment.clone(),
     };
-    let config = load_app(&args.app_dir, &options)?;
-    RuleSet::compile(&config)?;
-    let lints = lint(&config);
+    let loaded = match load_and_compile(&args.app_dir, &options) {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            for error in &errors {
+                eprintln!("error: {}", one_line(&error.to_string()));
+            }
+            let count = errors.len();
+            let noun = if count == 1 { "error" } else { "errors" };
+            bail!("{count} configuration {noun}; lints not run");
+        }
+    };
+    let lints = lint(&loaded.config);
     for finding in &lints {
         println!("{} at {}: {}", finding.file, finding.path, finding.message);
     }

@@ -129,3 +129,48 @@ fn check_loads_an_app_and_reports_lints() {
     assert!(stderr.contains("rules.json` at `$.roles[0]"), "{stderr}");
     assert!(stderr.contains("unknown field `raed`"), "{stderr}");
 }
+
+#[test]
+fn check_lists_every_error_of_every_file_then_skips_lints() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("data_sources/mongodb-atlas");
+    for collection in ["shop/orders", "shop/items"] {
+        std::fs::create_dir_all(source.join(collection)).unwrap();
+    }
+    std::fs::write(
+        source.join("default_rule.json"),
+        r#"{"roles": [{"name": "default", "apply_when": {}, "read": true, "delet": false}]}"#,
+    )
+    .unwrap();
+    // Two unknown keys in one file, and a role that no lint would miss (never chosen).
+    std::fs::write(
+        source.join("shop/orders/rules.json"),
+        r#"{"roles": [
+            {"name": "all", "apply_when": {}, "raed": true},
+            {"name": "owner", "apply_when": {"owner": "%%user.id"}, "wirte": true}
+        ]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        source.join("shop/items/rules.json"),
+        r#"{"roles": [{"name": "r", "apply_when": {"%%usr.id": 1}}]}"#,
+    )
+    .unwrap();
+    let app = dir.path().to_str().unwrap();
+    let output = rampart(&["rules", "check", app]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), "");
+    let stderr = String::from_utf8(output.stderr)
+        .unwrap()
+        .replace(&format!("{app}/"), "");
+    let role_keys = "expected one of `name`, `applyWhen`, `apply_when`, `document_filters`, \
+        `read`, `write`, `insert`, `delete`, `search`, `fields`, `additional_fields`, `_id`";
+    let expected = [
+        format!("error: `data_sources/mongodb-atlas/default_rule.json` at `$.roles[0]`: unknown field `delet`, {role_keys}"),
+        "error: `data_sources/mongodb-atlas/shop/items/rules.json` at `$.roles[0].apply_when[\"%%usr.id\"]`: unknown expansion `%%usr`".to_owned(),
+        format!("error: `data_sources/mongodb-atlas/shop/orders/rules.json` at `$.roles[0]`: unknown field `raed`, {role_keys}"),
+        format!("error: `data_sources/mongodb-atlas/shop/orders/rules.json` at `$.roles[1]`: unknown field `wirte`, {role_keys}"),
+        "error: 4 configuration errors; lints not run".to_owned(),
+    ];
+    assert_eq!(stderr.lines().collect::<Vec<_>>(), expected, "{stderr}");
+}

@@ -8,13 +8,14 @@ use bson::{Bson, Document};
 use serde_json::Value;
 
 use crate::config::{
-    parse_file, AdditionalFieldsConfig, AppConfig, CollectionConfig, CollectionRulesFile,
-    DataSourceConfig, DefaultRuleFile, FieldConfig, FilterConfig, RoleConfig,
+    AppConfig, CollectionConfig, CollectionRulesFile, DataSourceConfig, DefaultRuleFile,
+    FieldConfig, FilterConfig, RoleConfig, COLLECTION_RULES_SHAPE, DEFAULT_RULE_SHAPE,
 };
-use crate::error::{ConfigError, JsonPath, Origin};
+use crate::error::{ConfigError, ConfigErrors, Documents, JsonPath, Origin, Problems};
 use crate::expr::{parse_expression, parse_operand, Expression, Operand, RequestScope, Slots};
 use crate::function::FunctionSet;
 use crate::schema::Schema;
+use crate::shape::parse_all;
 
 /// An app's rules, compiled: evaluate many requests against it, share it behind an `Arc`, and
 /// build a new one to reload.
@@ -228,41 +229,55 @@ impl User {
 }
 
 impl RuleSet {
-    /// Compiles an app's rules.
-    pub fn compile(config: &AppConfig) -> Result<RuleSet, ConfigError> {
+    /// Compiles an app's rules. Fails with every problem found, not only the first.
+    pub fn compile(config: &AppConfig) -> Result<RuleSet, ConfigErrors> {
+        let mut problems = Problems::default();
+        let rules = RuleSet::compile_all(config, &mut problems);
+        problems.finish(&Documents::new())?;
+        Ok(rules)
+    }
+
+    /// Compiles what compiles and records every problem.
+    ///
+    /// INVARIANT: a rule set compiled with problems leaves out the roles, filters and fields
+    /// that had them, so it may grant what the app does not: it is for finding more problems,
+    /// and every caller returns it only when `problems` is empty.
+    pub(crate) fn compile_all(config: &AppConfig, problems: &mut Problems) -> RuleSet {
         let functions = if config.functions.is_empty() {
             None
         } else {
-            Some(Arc::new(FunctionSet::compile(&config.functions)?))
+            Some(Arc::new(FunctionSet::compile(&config.functions, problems)))
         };
-        let mut data_sources = BTreeMap::new();
-        for (service, source) in &config.data_sources {
-            data_sources.insert(service.clone(), compile_data_source(source)?);
-        }
+        let data_sources = config
+            .data_sources
+            .iter()
+            .map(|(service, source)| (service.clone(), compile_data_source(source, problems)))
+            .collect();
         let mut values = Document::new();
         for (name, value) in &config.values {
-            let value = rampart_mql::from_json_value(value).map_err(|error| {
-                ConfigError::invalid(
+            match rampart_mql::from_json_value(value) {
+                Ok(value) => {
+                    values.insert(name.clone(), value);
+                }
+                Err(error) => problems.push(ConfigError::invalid(
                     &format!("values/{name}.json"),
                     &JsonPath::root().key("value"),
                     error.to_string(),
-                )
-            })?;
-            values.insert(name.clone(), value);
+                )),
+            }
         }
-        let environment = match &config.environment {
-            None => None,
-            Some(value) => Some(rampart_mql::from_json_value(value).map_err(|error| {
+        let environment = config.environment.as_ref().and_then(|value| {
+            problems.keep(rampart_mql::from_json_value(value).map_err(|error| {
                 ConfigError::invalid("environment", &JsonPath::root(), error.to_string())
-            })?),
-        };
-        Ok(RuleSet {
+            }))
+        });
+        RuleSet {
             data_sources,
             values: Some(Bson::Document(values)),
             environment,
             functions,
             empty: Arc::default(),
-        })
+        }
     }
 
     /// Compiles the rules of one collection given as JSON, for callers with no app directory
@@ -273,24 +288,35 @@ impl RuleSet {
         rules: Option<&Value>,
         default_rule: Option<&Value>,
         schema: Option<&Value>,
-    ) -> Result<RuleSet, ConfigError> {
+    ) -> Result<RuleSet, ConfigErrors> {
         let (service, database, collection) = namespace;
+        let mut problems = Problems::default();
         let mut source = DataSourceConfig {
-            default_rule: default_rule
-                .map(|value| parse_file::<DefaultRuleFile>("default_rule.json", value))
-                .transpose()?,
+            default_rule: default_rule.and_then(|value| {
+                parse_all::<DefaultRuleFile>(
+                    "default_rule.json",
+                    value,
+                    &DEFAULT_RULE_SHAPE,
+                    &mut problems,
+                )
+            }),
             default_rule_source: "default_rule.json".to_owned(),
             ..DataSourceConfig::default()
         };
-        let mut rules = rules
-            .map(|value| parse_file::<CollectionRulesFile>("rules.json", value))
-            .transpose()?;
+        let mut rules_file = rules.and_then(|value| {
+            parse_all::<CollectionRulesFile>(
+                "rules.json",
+                value,
+                &COLLECTION_RULES_SHAPE,
+                &mut problems,
+            )
+        });
         // The inline schema of the advanced-mode editor, unless `schema.json` is given.
-        let inline_schema = rules.as_mut().and_then(|file| file.schema.take());
+        let inline_schema = rules_file.as_mut().and_then(|file| file.schema.take());
         source.collections.insert(
             (database.to_owned(), collection.to_owned()),
             CollectionConfig {
-                rules,
+                rules: rules_file,
                 rules_source: "rules.json".to_owned(),
                 schema: schema.cloned().or(inline_schema),
                 schema_source: "schema.json".to_owned(),
@@ -298,7 +324,23 @@ impl RuleSet {
         );
         let mut config = AppConfig::default();
         config.data_sources.insert(service.to_owned(), source);
-        RuleSet::compile(&config)
+        let rule_set = RuleSet::compile_all(&config, &mut problems);
+        let mut documents = Documents::new();
+        if problems.count() > 0 {
+            // Only to sort the errors by their place in each file.
+            let files = [
+                ("rules.json", rules),
+                ("default_rule.json", default_rule),
+                ("schema.json", schema),
+            ];
+            for (file, value) in files {
+                if let Some(value) = value {
+                    documents.insert(file.to_owned(), value.clone());
+                }
+            }
+        }
+        problems.finish(&documents)?;
+        Ok(rule_set)
     }
 
     /// The rules of `database.collection` in `service`: its own roles, else the data source's
@@ -341,13 +383,13 @@ impl RuleSet {
     }
 }
 
-fn compile_data_source(source: &DataSourceConfig) -> Result<CompiledDataSource, ConfigError> {
+fn compile_data_source(source: &DataSourceConfig, problems: &mut Problems) -> CompiledDataSource {
     let file = source.default_rule_source.as_str();
     let (default_roles, default_filters) = match &source.default_rule {
         None => (Vec::new(), Vec::new()),
         Some(rule) => (
-            compile_roles(&rule.roles, file)?,
-            compile_filters(&rule.filters, file)?,
+            compile_roles(&rule.roles, file, problems),
+            compile_filters(&rule.filters, file, problems),
         ),
     };
     let default = NamespaceRules {
@@ -362,39 +404,43 @@ fn compile_data_source(source: &DataSourceConfig) -> Result<CompiledDataSource, 
         slots: 0,
     }
     .number_slots();
-    let mut collections = BTreeMap::new();
-    for (key, collection) in &source.collections {
-        let compiled = compile_collection(collection, &default)?.number_slots();
-        collections.insert(key.clone(), Arc::new(compiled));
-    }
-    Ok(CompiledDataSource {
+    let collections = source
+        .collections
+        .iter()
+        .map(|(key, collection)| {
+            let compiled = compile_collection(collection, &default, problems).number_slots();
+            (key.clone(), Arc::new(compiled))
+        })
+        .collect();
+    CompiledDataSource {
         default: Arc::new(default),
         collections,
-    })
+    }
 }
 
 fn compile_collection(
     collection: &CollectionConfig,
     default: &NamespaceRules,
-) -> Result<NamespaceRules, ConfigError> {
+    problems: &mut Problems,
+) -> NamespaceRules {
     let file = collection.rules_source.as_str();
     let (roles, filters) = match &collection.rules {
         None => (Vec::new(), Vec::new()),
         Some(rules) => (
-            compile_roles(&rules.roles, file)?,
-            compile_filters(&rules.filters, file)?,
+            compile_roles(&rules.roles, file, problems),
+            compile_filters(&rules.filters, file, problems),
         ),
     };
-    let schema = match &collection.schema {
-        None => None,
-        Some(schema) => Some(Schema::compile(
+    let schema = collection.schema.as_ref().map(|schema| {
+        Schema::compile(
             schema,
             &Origin::new(&collection.schema_source, JsonPath::root()),
-        )?),
-    };
+            problems,
+        )
+    });
     // No fallback: collection roles, if any, are the only roles. Without them the collection
     // uses the default roles and its filters add to the default filters.
-    Ok(if roles.is_empty() {
+    if roles.is_empty() {
         NamespaceRules {
             roles: default.roles.clone(),
             role_source: default.role_source,
@@ -413,161 +459,194 @@ fn compile_collection(
             schema,
             slots: 0,
         }
-    })
+    }
 }
 
-fn compile_roles(roles: &[RoleConfig], file: &str) -> Result<Vec<Role>, ConfigError> {
+/// The roles that compile; every problem of every role is recorded.
+fn compile_roles(roles: &[RoleConfig], file: &str, problems: &mut Problems) -> Vec<Role> {
     let mut compiled: Vec<Role> = Vec::with_capacity(roles.len());
     for (index, role) in roles.iter().enumerate() {
         let at = Origin::new(file, JsonPath::root().key("roles").index(index));
+        let found = problems.count();
         if role.name.is_empty() || role.name.chars().count() > 100 {
-            return Err(at
-                .key("name")
-                .error("a role name must have 1 to 100 characters"));
+            problems.push(
+                at.key("name")
+                    .error("a role name must have 1 to 100 characters"),
+            );
+        } else if roles
+            .iter()
+            .take(index)
+            .any(|other| other.name == role.name)
+        {
+            problems.push(
+                at.key("name")
+                    .error(format!("duplicate role name `{}`", role.name)),
+            );
         }
-        if compiled.iter().any(|other| other.name == role.name) {
-            return Err(at
-                .key("name")
-                .error(format!("duplicate role name `{}`", role.name)));
+        let role = compile_role(role, &at, problems);
+        if problems.count() == found {
+            compiled.extend(role);
         }
-        compiled.push(compile_role(role, &at)?);
     }
-    Ok(compiled)
+    compiled
 }
 
-fn optional(value: Option<&Value>, at: &Origin<'_>) -> Result<Option<Expression>, ConfigError> {
-    value.map(|value| parse_expression(value, at)).transpose()
+/// An optional expression; `None` when absent or when it does not parse (recorded).
+fn optional(value: Option<&Value>, at: &Origin<'_>, problems: &mut Problems) -> Option<Expression> {
+    value.and_then(|value| problems.keep(parse_expression(value, at)))
 }
 
-fn compile_role(role: &RoleConfig, at: &Origin<'_>) -> Result<Role, ConfigError> {
+/// The role, unless part of it does not compile (every such part recorded).
+fn compile_role(role: &RoleConfig, at: &Origin<'_>, problems: &mut Problems) -> Option<Role> {
+    let found = problems.count();
     let apply_when = match &role.apply_when {
-        None => Expression::always(),
-        Some(value) => parse_expression(value, &at.key("apply_when"))?,
+        None => Some(Expression::always()),
+        Some(value) => problems.keep(parse_expression(value, &at.key("apply_when"))),
     };
-    let document_filters = match &role.document_filters {
-        None => None,
-        Some(filters) => Some(Permission {
-            read: optional(
-                filters.read.as_ref(),
-                &at.key("document_filters").key("read"),
-            )?,
-            write: optional(
-                filters.write.as_ref(),
-                &at.key("document_filters").key("write"),
-            )?,
-        }),
-    };
-    let fields = match &role.fields {
-        None => None,
-        Some(fields) => Some(compile_fields(fields, &at.key("fields"))?),
-    };
-    Ok(Role {
+    let document_filters = role.document_filters.as_ref().map(|filters| {
+        let at = at.key("document_filters");
+        Permission {
+            read: optional(filters.read.as_ref(), &at.key("read"), problems),
+            write: optional(filters.write.as_ref(), &at.key("write"), problems),
+        }
+    });
+    let read = optional(role.read.as_ref(), &at.key("read"), problems);
+    let write = optional(role.write.as_ref(), &at.key("write"), problems);
+    let insert = optional(role.insert.as_ref(), &at.key("insert"), problems);
+    let delete = optional(role.delete.as_ref(), &at.key("delete"), problems);
+    let search = optional(role.search.as_ref(), &at.key("search"), problems);
+    let fields = role
+        .fields
+        .as_ref()
+        .map(|fields| compile_fields(fields, &at.key("fields"), problems));
+    let additional_fields = role.additional_fields.as_ref().map(|additional| {
+        let at = at.key("additional_fields");
+        Permission {
+            read: optional(additional.read.as_ref(), &at.key("read"), problems),
+            write: optional(additional.write.as_ref(), &at.key("write"), problems),
+        }
+    });
+    if problems.count() > found {
+        return None;
+    }
+    Some(Role {
         name: role.name.clone(),
-        apply_when,
+        apply_when: apply_when?,
         document_filters,
-        read: optional(role.read.as_ref(), &at.key("read"))?,
-        write: optional(role.write.as_ref(), &at.key("write"))?,
-        insert: optional(role.insert.as_ref(), &at.key("insert"))?,
-        delete: optional(role.delete.as_ref(), &at.key("delete"))?,
-        search: optional(role.search.as_ref(), &at.key("search"))?,
+        read,
+        write,
+        insert,
+        delete,
+        search,
         fields,
-        additional_fields: role
-            .additional_fields
-            .as_ref()
-            .map(|additional| compile_additional(additional, &at.key("additional_fields")))
-            .transpose()?,
+        additional_fields,
     })
 }
 
-fn compile_additional(
-    additional: &AdditionalFieldsConfig,
-    at: &Origin<'_>,
-) -> Result<Permission, ConfigError> {
-    Ok(Permission {
-        read: optional(additional.read.as_ref(), &at.key("read"))?,
-        write: optional(additional.write.as_ref(), &at.key("write"))?,
-    })
-}
-
+/// The fields that compile; every problem of every field is recorded.
 fn compile_fields(
     fields: &BTreeMap<String, FieldConfig>,
     at: &Origin<'_>,
-) -> Result<FieldRules, ConfigError> {
+    problems: &mut Problems,
+) -> FieldRules {
     let mut compiled = FieldRules::new();
     for (name, field) in fields {
         let here = at.key(name);
+        let found = problems.count();
         if name.is_empty() || name.contains('.') || name.starts_with('$') {
-            return Err(here.error(format!(
+            problems.push(here.error(format!(
                 "field name `{name}` must be one plain name (nest embedded fields under `fields`)"
             )));
         }
         let nested = match &field.fields {
             None => FieldRules::new(),
-            Some(nested) => compile_fields(nested, &here.key("fields"))?,
+            Some(nested) => compile_fields(nested, &here.key("fields"), problems),
         };
-        compiled.insert(
-            name.clone(),
-            FieldRule {
-                own: Permission {
-                    read: optional(field.read.as_ref(), &here.key("read"))?,
-                    write: optional(field.write.as_ref(), &here.key("write"))?,
+        let own = Permission {
+            read: optional(field.read.as_ref(), &here.key("read"), problems),
+            write: optional(field.write.as_ref(), &here.key("write"), problems),
+        };
+        if problems.count() == found {
+            compiled.insert(
+                name.clone(),
+                FieldRule {
+                    own,
+                    fields: nested,
                 },
-                fields: nested,
-            },
-        );
+            );
+        }
     }
-    Ok(compiled)
+    compiled
 }
 
-fn compile_filters(filters: &[FilterConfig], file: &str) -> Result<Vec<QueryFilter>, ConfigError> {
+/// The filters that compile; every problem of every filter is recorded.
+fn compile_filters(
+    filters: &[FilterConfig],
+    file: &str,
+    problems: &mut Problems,
+) -> Vec<QueryFilter> {
     filters
         .iter()
         .enumerate()
-        .map(|(index, filter)| {
+        .filter_map(|(index, filter)| {
             compile_filter(
                 filter,
                 &Origin::new(file, JsonPath::root().key("filters").index(index)),
+                problems,
             )
         })
         .collect()
 }
 
-fn compile_filter(filter: &FilterConfig, at: &Origin<'_>) -> Result<QueryFilter, ConfigError> {
+fn compile_filter(
+    filter: &FilterConfig,
+    at: &Origin<'_>,
+    problems: &mut Problems,
+) -> Option<QueryFilter> {
+    let found = problems.count();
     let apply_when = match &filter.apply_when {
-        None => Expression::always(),
-        Some(value) => parse_expression(value, &at.key("apply_when"))?,
+        None => Some(Expression::always()),
+        Some(value) => problems.keep(parse_expression(value, &at.key("apply_when"))),
     };
-    if apply_when.reads_document() {
+    if apply_when
+        .as_ref()
+        .is_some_and(|apply_when| apply_when.reads_document())
+    {
         // Filters run before any document is read.
-        return Err(at.key("apply_when").error(
+        problems.push(at.key("apply_when").error(
             "a filter's `apply_when` cannot use `%%root`, `%%prevRoot`, `%%this`, `%%prev` or field names",
         ));
     }
-    let query = match &filter.query {
-        None => None,
-        Some(Value::Object(map)) if map.is_empty() => None,
-        Some(value @ Value::Object(_)) => {
-            let operand = parse_operand(value, &at.key("query"))?;
-            if operand_reads_document(&operand) {
-                return Err(at
-                    .key("query")
-                    .error("a filter's query cannot refer to the document"));
-            }
-            Some(operand)
-        }
-        Some(_) => return Err(at.key("query").error("a filter's query must be an object")),
-    };
+    let query = problems.keep(compile_query(filter.query.as_ref(), &at.key("query")));
     let projection = match &filter.projection {
         None => None,
         Some(Value::Object(map)) if map.is_empty() => None,
-        Some(value) => Some(compile_projection(value, &at.key("projection"))?),
+        Some(value) => problems.keep(compile_projection(value, &at.key("projection"))),
     };
-    Ok(QueryFilter {
+    if problems.count() > found {
+        return None;
+    }
+    Some(QueryFilter {
         name: filter.name.clone(),
-        apply_when,
-        query,
+        apply_when: apply_when?,
+        query: query?,
         projection,
     })
+}
+
+fn compile_query(query: Option<&Value>, at: &Origin<'_>) -> Result<Option<Operand>, ConfigError> {
+    match query {
+        None => Ok(None),
+        Some(Value::Object(map)) if map.is_empty() => Ok(None),
+        Some(value @ Value::Object(_)) => {
+            let operand = parse_operand(value, at)?;
+            if operand_reads_document(&operand) {
+                return Err(at.error("a filter's query cannot refer to the document"));
+            }
+            Ok(Some(operand))
+        }
+        Some(_) => Err(at.error("a filter's query must be an object")),
+    }
 }
 
 fn operand_reads_document(operand: &Operand) -> bool {

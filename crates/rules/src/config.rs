@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{ConfigError, JsonPath};
+use crate::shape::{serde_check, Shape, StructShape};
 
 /// A collection's `rules.json` (current layout) or a legacy `services/<svc>/rules/<ns>.json`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -186,28 +187,117 @@ pub struct AppConfig {
     pub functions: BTreeMap<String, String>,
 }
 
+// What each file may hold, for reporting every problem of a file (`shape`). A test holds
+// these lists to the keys serde knows.
+
+const TEXT: Shape = Shape::Leaf(serde_check::<String>);
+const OPTIONAL_TEXT: Shape = Shape::Optional(&TEXT);
+static ROLE: Shape = Shape::Struct(&ROLE_SHAPE);
+static FILTER: Shape = Shape::Struct(&FILTER_SHAPE);
+static DOCUMENT_FILTERS: Shape = Shape::Struct(&DOCUMENT_FILTERS_SHAPE);
+static ADDITIONAL_FIELDS: Shape = Shape::Struct(&ADDITIONAL_FIELDS_SHAPE);
+static FIELDS: Shape = Shape::Map(&FIELD);
+static FIELD: Shape = Shape::Struct(&FIELD_SHAPE);
+
+pub(crate) static COLLECTION_RULES_SHAPE: StructShape = StructShape {
+    check: serde_check::<CollectionRulesFile>,
+    fields: &[
+        ("database", OPTIONAL_TEXT),
+        ("collection", OPTIONAL_TEXT),
+        ("roles", Shape::List(&ROLE)),
+        ("filters", Shape::List(&FILTER)),
+        ("schema", Shape::Any),
+        ("_id", Shape::Any),
+        ("id", Shape::Any),
+    ],
+    required: None,
+};
+
+pub(crate) static DEFAULT_RULE_SHAPE: StructShape = StructShape {
+    check: serde_check::<DefaultRuleFile>,
+    fields: &[
+        ("roles", Shape::List(&ROLE)),
+        ("filters", Shape::List(&FILTER)),
+        ("_id", Shape::Any),
+    ],
+    required: None,
+};
+
+pub(crate) static ROLE_SHAPE: StructShape = StructShape {
+    check: serde_check::<RoleConfig>,
+    fields: &[
+        ("name", TEXT),
+        ("apply_when", Shape::Any),
+        ("applyWhen", Shape::Any),
+        ("document_filters", Shape::Optional(&DOCUMENT_FILTERS)),
+        ("read", Shape::Any),
+        ("write", Shape::Any),
+        ("insert", Shape::Any),
+        ("delete", Shape::Any),
+        ("search", Shape::Any),
+        ("fields", Shape::Optional(&FIELDS)),
+        ("additional_fields", Shape::Optional(&ADDITIONAL_FIELDS)),
+        ("_id", Shape::Any),
+    ],
+    required: Some("name"),
+};
+
+pub(crate) static DOCUMENT_FILTERS_SHAPE: StructShape = StructShape {
+    check: serde_check::<DocumentFiltersConfig>,
+    fields: &[("read", Shape::Any), ("write", Shape::Any)],
+    required: None,
+};
+
+pub(crate) static FIELD_SHAPE: StructShape = StructShape {
+    check: serde_check::<FieldConfig>,
+    fields: &[
+        ("read", Shape::Any),
+        ("write", Shape::Any),
+        ("fields", Shape::Optional(&FIELDS)),
+    ],
+    required: None,
+};
+
+pub(crate) static ADDITIONAL_FIELDS_SHAPE: StructShape = StructShape {
+    check: serde_check::<AdditionalFieldsConfig>,
+    fields: &[("read", Shape::Any), ("write", Shape::Any)],
+    required: None,
+};
+
+pub(crate) static FILTER_SHAPE: StructShape = StructShape {
+    check: serde_check::<FilterConfig>,
+    fields: &[
+        ("name", TEXT),
+        ("apply_when", Shape::Any),
+        ("applyWhen", Shape::Any),
+        ("query", Shape::Any),
+        ("projection", Shape::Any),
+        ("_id", Shape::Any),
+    ],
+    required: Some("name"),
+};
+
 /// Parses one config file's JSON into its struct, reporting the JSON path of the first error.
-pub fn parse_file<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_file<T: serde::de::DeserializeOwned>(
     file: &str,
     value: &Value,
 ) -> Result<T, ConfigError> {
     serde_path_to_error::deserialize(value).map_err(|error| {
-        let path = error.path().to_string();
-        let path = if path == "." {
-            "$".to_owned()
-        } else {
-            format!("$.{path}")
-        };
-        ConfigError::Invalid {
-            file: file.to_owned(),
-            path,
-            message: one_line(&error.into_inner().to_string()),
+        let mut path = JsonPath::root();
+        for segment in error.path() {
+            path = match segment {
+                serde_path_to_error::Segment::Seq { index } => path.index(*index),
+                serde_path_to_error::Segment::Map { key } => path.key(key),
+                serde_path_to_error::Segment::Enum { variant } => path.key(variant),
+                serde_path_to_error::Segment::Unknown => path.key("?"),
+            };
         }
+        ConfigError::invalid(file, &path, one_line(&error.into_inner().to_string()))
     })
 }
 
 /// Parses JSON text, reporting the line and column of a syntax error.
-pub fn parse_json_text(file: &str, text: &str) -> Result<Value, ConfigError> {
+pub(crate) fn parse_json_text(file: &str, text: &str) -> Result<Value, ConfigError> {
     serde_json::from_str(text).map_err(|error| {
         ConfigError::invalid(
             file,
@@ -222,6 +312,6 @@ pub fn parse_json_text(file: &str, text: &str) -> Result<Value, ConfigError> {
     })
 }
 
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

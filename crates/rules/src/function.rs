@@ -11,7 +11,7 @@ use bson::Bson;
 use rampart_mql::{from_json_value, to_json_value, ExtJsonMode};
 use regorus::utils::limits::ExecutionTimerConfig;
 
-use crate::error::{ConfigError, JsonPath};
+use crate::error::{ConfigError, JsonPath, Problems};
 use crate::expr::EvalError;
 
 /// Wall-clock bound of one function call.
@@ -30,8 +30,9 @@ impl std::fmt::Debug for FunctionSet {
 }
 
 impl FunctionSet {
-    /// Parses every module (keyed by a label used in errors, usually the function name).
-    pub(crate) fn compile(modules: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+    /// Parses every module (keyed by a label used in errors, usually the function name),
+    /// recording each one that does not parse.
+    pub(crate) fn compile(modules: &BTreeMap<String, String>, problems: &mut Problems) -> Self {
         let mut engine = regorus::Engine::new();
         if let Some(check_interval) = NonZeroU32::new(64) {
             engine.set_execution_timer_config(ExecutionTimerConfig {
@@ -40,17 +41,16 @@ impl FunctionSet {
             });
         }
         for (label, source) in modules {
-            engine
-                .add_policy(format!("functions/{label}.rego"), source.clone())
-                .map_err(|error| {
-                    ConfigError::invalid(
-                        &format!("functions/{label}.rego"),
-                        &JsonPath::root(),
-                        one_line(&error.to_string()),
-                    )
-                })?;
+            let file = format!("functions/{label}.rego");
+            if let Err(error) = engine.add_policy(file.clone(), source.clone()) {
+                problems.push(ConfigError::invalid(
+                    &file,
+                    &JsonPath::root(),
+                    one_line(&error.to_string()),
+                ));
+            }
         }
-        Ok(FunctionSet { engine })
+        FunctionSet { engine }
     }
 
     /// Calls `data.functions.<name>`; `Ok(None)` when the rule is undefined for this input.

@@ -6,7 +6,10 @@
 //! write (insert, update or replace from before and after images, delete, schema). Decisions
 //! are values that carry an explanation; an evaluation error never grants access.
 //!
-//! Pure: no IO except [`load_app`], no async.
+//! Loading and compiling report every configuration problem they find, not only the first
+//! ([`ConfigErrors`]).
+//!
+//! Pure: no IO except [`load_app`] and [`load_and_compile`], no async.
 
 #![cfg_attr(
     test,
@@ -30,6 +33,7 @@ mod loader;
 mod pushdown;
 mod redact;
 mod schema;
+mod shape;
 pub mod simulate;
 mod static_fields;
 mod write;
@@ -41,9 +45,9 @@ pub use crate::config::{
     AdditionalFieldsConfig, AppConfig, CollectionConfig, CollectionRulesFile, DataSourceConfig,
     DefaultRuleFile, DocumentFiltersConfig, FieldConfig, FilterConfig, RoleConfig,
 };
-pub use crate::error::ConfigError;
+pub use crate::error::{ConfigError, ConfigErrors};
 pub use crate::explain::{DocumentExplain, FilterExplain, RoleTrial, WithheldField};
 pub use crate::expr::{RequestScope, MAX_EVALUATION_STEPS, MAX_EXPRESSION_DEPTH};
-pub use crate::loader::{load_app, LoadOptions};
+pub use crate::loader::{load_and_compile, load_app, LoadOptions, LoadedApp};
 pub use crate::schema::SchemaViolation;
 pub use crate::write::{WriteCheck, WriteDecision, WriteKind, WriteOutcome};

@@ -6,7 +6,7 @@ use bson::{Bson, Document};
 use regex::Regex;
 use serde_json::Value;
 
-use crate::error::{ConfigError, Origin};
+use crate::error::{ConfigError, Origin, Problems};
 use crate::expr::{parse_expression, Budget, Expression, Image, RequestScope, Scope};
 
 /// Nesting bound of schemas (documents deeper than this are rejected by the store anyway).
@@ -134,11 +134,12 @@ impl Node {
 }
 
 impl Schema {
-    /// Compiles a schema; `at` names the file for errors.
-    pub(crate) fn compile(value: &Value, at: &Origin<'_>) -> Result<Schema, ConfigError> {
-        Ok(Schema {
-            root: node(value, at, 0)?,
-        })
+    /// Compiles a schema; `at` names the file for errors. Every problem is recorded; a schema
+    /// compiled with problems leaves out the keywords that had them.
+    pub(crate) fn compile(value: &Value, at: &Origin<'_>, problems: &mut Problems) -> Schema {
+        Schema {
+            root: node(value, at, 0, problems),
+        }
     }
 
     /// Numbers the `validate` tests prepared once per request (see `NamespaceRules`).
@@ -476,39 +477,58 @@ fn json_kind(name: &str) -> Option<Kind> {
     })
 }
 
-fn node(value: &Value, at: &Origin<'_>, depth: usize) -> Result<Node, ConfigError> {
+fn node(value: &Value, at: &Origin<'_>, depth: usize, problems: &mut Problems) -> Node {
+    let mut schema = Node::default();
     if depth > MAX_SCHEMA_DEPTH {
-        return Err(at.error(format!(
+        problems.push(at.error(format!(
             "schema nested deeper than {MAX_SCHEMA_DEPTH} levels"
         )));
+        return schema;
     }
     let Value::Object(map) = value else {
-        return Err(at.error("a schema must be an object"));
+        problems.push(at.error("a schema must be an object"));
+        return schema;
     };
-    let mut schema = Node::default();
     for (key, item) in map {
-        keyword(&mut schema, key, item, &at.key(key), depth)?;
+        let nested = Nested { depth, problems };
+        if let Err(error) = keyword(&mut schema, key, item, &at.key(key), nested) {
+            problems.push(error);
+        }
     }
-    Ok(schema)
+    schema
 }
 
+/// What a keyword holding schemas needs: the depth it is at, and where its schemas' own
+/// problems go.
+struct Nested<'a> {
+    depth: usize,
+    problems: &'a mut Problems,
+}
+
+impl Nested<'_> {
+    fn node(&mut self, value: &Value, at: &Origin<'_>) -> Node {
+        node(value, at, self.depth + 1, self.problems)
+    }
+}
+
+/// One keyword; its own problem is returned, those of schemas inside it are recorded.
 fn keyword(
     schema: &mut Node,
     key: &str,
     item: &Value,
     at: &Origin<'_>,
-    depth: usize,
+    mut nested: Nested<'_>,
 ) -> Result<(), ConfigError> {
     match key {
         "title" | "description" => {}
         "bsonType" => schema.kinds = Some(kinds(item, at, bson_kind, "BSON type")?),
         "type" => schema.kinds = Some(kinds(item, at, json_kind, "JSON type")?),
         "required" => schema.required = strings(item, at)?,
-        "properties" => schema.properties = properties(item, at, depth)?,
-        "additionalProperties" => schema.additional = additional(item, at, depth)?,
-        "items" => schema.items = items(item, at, depth)?,
+        "properties" => schema.properties = properties(item, at, &mut nested)?,
+        "additionalProperties" => schema.additional = additional(item, at, &mut nested)?,
+        "items" => schema.items = items(item, at, &mut nested)?,
         "additionalItems" => {
-            let extra = additional(item, at, depth)?;
+            let extra = additional(item, at, &mut nested)?;
             if let Items::Tuple(_, slot) = &mut schema.items {
                 *slot = extra;
             } else {
@@ -581,34 +601,39 @@ fn strings(item: &Value, at: &Origin<'_>) -> Result<Vec<String>, ConfigError> {
 fn properties(
     item: &Value,
     at: &Origin<'_>,
-    depth: usize,
+    nested: &mut Nested<'_>,
 ) -> Result<Vec<(String, Node)>, ConfigError> {
     let Value::Object(map) = item else {
         return Err(at.error("must be an object of schemas"));
     };
-    map.iter()
-        .map(|(key, child)| Ok((key.clone(), node(child, &at.key(key), depth + 1)?)))
-        .collect()
+    Ok(map
+        .iter()
+        .map(|(key, child)| (key.clone(), nested.node(child, &at.key(key))))
+        .collect())
 }
 
-fn additional(item: &Value, at: &Origin<'_>, depth: usize) -> Result<Additional, ConfigError> {
+fn additional(
+    item: &Value,
+    at: &Origin<'_>,
+    nested: &mut Nested<'_>,
+) -> Result<Additional, ConfigError> {
     match item {
         Value::Bool(true) => Ok(Additional::Allowed),
         Value::Bool(false) => Ok(Additional::Forbidden),
-        Value::Object(_) => Ok(Additional::Schema(Box::new(node(item, at, depth + 1)?))),
+        Value::Object(_) => Ok(Additional::Schema(Box::new(nested.node(item, at)))),
         _ => Err(at.error("must be a boolean or a schema")),
     }
 }
 
-fn items(item: &Value, at: &Origin<'_>, depth: usize) -> Result<Items, ConfigError> {
+fn items(item: &Value, at: &Origin<'_>, nested: &mut Nested<'_>) -> Result<Items, ConfigError> {
     match item {
-        Value::Object(_) => Ok(Items::Each(Box::new(node(item, at, depth + 1)?))),
+        Value::Object(_) => Ok(Items::Each(Box::new(nested.node(item, at)))),
         Value::Array(list) => {
             let nodes = list
                 .iter()
                 .enumerate()
-                .map(|(index, child)| node(child, &at.index(index), depth + 1))
-                .collect::<Result<Vec<_>, _>>()?;
+                .map(|(index, child)| nested.node(child, &at.index(index)))
+                .collect();
             Ok(Items::Tuple(nodes, Additional::Allowed))
         }
         _ => Err(at.error("must be a schema or an array of schemas")),

@@ -15,7 +15,7 @@ pub enum CaseError {
     /// The case is not in the documented format.
     #[error("malformed case: {0}")]
     Malformed(String),
-    /// The case's rules do not load.
+    /// The case's rules do not load (every problem found).
     #[error("invalid rules: {0}")]
-    Rules(#[from] crate::ConfigError),
+    Rules(#[from] crate::ConfigErrors),
 }

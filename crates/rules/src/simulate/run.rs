@@ -9,9 +9,12 @@ use serde_json::{json, Map, Value};
 
 use super::CaseError;
 use crate::config::{
-    parse_file, AppConfig, CollectionConfig, CollectionRulesFile, DataSourceConfig, DefaultRuleFile,
+    AppConfig, CollectionConfig, CollectionRulesFile, DataSourceConfig, DefaultRuleFile,
+    COLLECTION_RULES_SHAPE, DEFAULT_RULE_SHAPE,
 };
+use crate::error::{Documents, Problems};
 use crate::explain::DocumentExplain;
+use crate::shape::parse_all;
 use crate::{Authorizer, RuleSet, User, WriteCheck, WriteDecision, WriteKind, WriteOutcome};
 
 const SERVICE: &str = "mongodb-atlas";
@@ -127,12 +130,18 @@ fn rule_set(case: &Map<String, Value>, operation: &Operation) -> Result<RuleSet,
         .get("rules")
         .and_then(Value::as_object)
         .ok_or_else(|| malformed("`rules` must be an object"))?;
+    let mut problems = Problems::default();
     let mut source = DataSourceConfig {
         default_rule_source: "case.rules.default".to_owned(),
         ..DataSourceConfig::default()
     };
     if let Some(value) = rules.get("default").filter(|value| !value.is_null()) {
-        source.default_rule = Some(parse_file::<DefaultRuleFile>("case.rules.default", value)?);
+        source.default_rule = parse_all::<DefaultRuleFile>(
+            "case.rules.default",
+            value,
+            &DEFAULT_RULE_SHAPE,
+            &mut problems,
+        );
     }
     let mut collection = CollectionConfig {
         rules_source: "case.rules.collection".to_owned(),
@@ -140,9 +149,16 @@ fn rule_set(case: &Map<String, Value>, operation: &Operation) -> Result<RuleSet,
         ..CollectionConfig::default()
     };
     if let Some(value) = rules.get("collection").filter(|value| !value.is_null()) {
-        let mut file: CollectionRulesFile = parse_file("case.rules.collection", value)?;
-        collection.schema = file.schema.take();
-        collection.rules = Some(file);
+        let file = parse_all::<CollectionRulesFile>(
+            "case.rules.collection",
+            value,
+            &COLLECTION_RULES_SHAPE,
+            &mut problems,
+        );
+        if let Some(mut file) = file {
+            collection.schema = file.schema.take();
+            collection.rules = Some(file);
+        }
     }
     if let Some(schema) = rules.get("schema").filter(|value| !value.is_null()) {
         collection.schema = Some(schema.clone());
@@ -168,7 +184,9 @@ fn rule_set(case: &Map<String, Value>, operation: &Operation) -> Result<RuleSet,
             config.functions.insert(name.clone(), module.to_owned());
         }
     }
-    Ok(RuleSet::compile(&config)?)
+    let rule_set = RuleSet::compile_all(&config, &mut problems);
+    problems.finish(&Documents::new())?;
+    Ok(rule_set)
 }
 
 fn user(value: Option<&Value>) -> Result<Option<User>, CaseError> {
