@@ -88,7 +88,9 @@ fn malformed(what: &str) -> MqlError {
 pub fn raw_elements(document: &RawDocument) -> RawElements<'_> {
     let bytes = document.as_bytes();
     // `RawDocument` guarantees a length prefix and a final zero; the elements lie between.
-    let body = bytes.get(..bytes.len().saturating_sub(1)).unwrap_or_default();
+    let body = bytes
+        .get(..bytes.len().saturating_sub(1))
+        .unwrap_or_default();
     RawElements { body, offset: 4 }
 }
 
