@@ -520,7 +520,7 @@ impl Authorizer {
             };
             if self.explanations {
                 explain.roles_tried.push(RoleTrial {
-                    role: role.name.clone(),
+                    role: role.name.to_string(),
                     applied: outcome == Ok(true),
                     per_request,
                     error: outcome.as_ref().err().cloned(),

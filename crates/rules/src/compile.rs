@@ -83,14 +83,14 @@ impl NamespaceRules {
 
     /// Role names in evaluation order.
     pub fn role_names(&self) -> impl Iterator<Item = &str> {
-        self.roles.iter().map(|role| role.name.as_str())
+        self.roles.iter().map(|role| &*role.name)
     }
 }
 
 /// A compiled role.
 #[derive(Debug, Clone)]
 pub(crate) struct Role {
-    pub(crate) name: String,
+    pub(crate) name: Arc<str>,
     pub(crate) apply_when: Expression,
     pub(crate) document_filters: Option<Permission>,
     pub(crate) read: Option<Expression>,
@@ -530,7 +530,7 @@ fn compile_role(role: &RoleConfig, at: &Origin<'_>, problems: &mut Problems) -> 
         return None;
     }
     Some(Role {
-        name: role.name.clone(),
+        name: role.name.as_str().into(),
         apply_when: apply_when?,
         document_filters,
         read,

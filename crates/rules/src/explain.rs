@@ -1,6 +1,8 @@
 //! Explanations: what a decision looked at and why it came out as it did. Every decision
 //! carries one; the CLI prints them and the console will show them.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 /// Why a request-level step (a filter, a per-request role check) came out as it did.
@@ -46,7 +48,7 @@ pub struct DocumentExplain {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<serde_json::Value>,
     /// The role the document got, or none.
-    pub role: Option<String>,
+    pub role: Option<Arc<str>>,
     /// The roles tried, in order, up to the first that applied.
     pub roles_tried: Vec<RoleTrial>,
     /// `"full"` (every field), `"fields"` (field by field), or `"none"`.

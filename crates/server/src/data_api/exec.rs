@@ -122,7 +122,7 @@ impl Failure {
             .documents
             .iter()
             .find(|document| document.failed_check.is_some());
-        let role = failed.and_then(|document| document.role.clone());
+        let role = failed.and_then(|document| document.role.as_deref().map(str::to_owned));
         let reason = failed.and_then(|document| document.failed_check.clone());
         let (error, outcome) = match decision.outcome {
             Some(WriteOutcome::Invalid) => (

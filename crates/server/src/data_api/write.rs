@@ -40,7 +40,9 @@ fn in_transaction(
 }
 
 fn role_of(checks: &[WriteCheck]) -> Option<String> {
-    checks.iter().find_map(|check| check.explain.role.clone())
+    checks
+        .iter()
+        .find_map(|check| check.explain.role.as_deref().map(str::to_owned))
 }
 
 /// `insertOne` and `insertMany`: every document is decided before any is written.
