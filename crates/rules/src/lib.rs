@@ -50,4 +50,4 @@ pub use crate::explain::{DocumentExplain, FilterExplain, RoleTrial, WithheldFiel
 pub use crate::expr::{RequestScope, MAX_EVALUATION_STEPS, MAX_EXPRESSION_DEPTH};
 pub use crate::loader::{load_and_compile, load_app, LoadOptions, LoadedApp};
 pub use crate::schema::SchemaViolation;
-pub use crate::write::{WriteCheck, WriteDecision, WriteKind, WriteOutcome};
+pub use crate::write::{UpdateStep, WriteCheck, WriteDecision, WriteKind, WriteOutcome};

@@ -3,6 +3,7 @@
 //! for inserts; every field added, changed or removed needs write permission.
 
 use bson::{Bson, Document};
+use rampart_mql::{MqlError, Update, UpdateContext};
 use serde::Serialize;
 
 use crate::authorize::{Authorizer, Images, Tri};
@@ -68,6 +69,23 @@ pub struct WriteDecision {
     pub error: Option<&'static str>,
     /// Per document.
     pub documents: Vec<DocumentExplain>,
+}
+
+/// One stored document under an update, from [`Authorizer::apply_update`].
+#[derive(Debug, Clone)]
+pub enum UpdateStep {
+    /// The user cannot see the document (no role, or its document filters hide it): the
+    /// update leaves it alone and does not count it as matched. The check says why.
+    NotMatched(WriteCheck),
+    /// The document counts as matched; `check` decides whether `after` may be written.
+    Matched {
+        /// The document with the update applied.
+        after: Document,
+        /// Whether `after` differs from the stored document (what `modifiedCount` counts).
+        changed: bool,
+        /// Allowed, denied or invalid.
+        check: WriteCheck,
+    },
 }
 
 impl WriteDecision {
@@ -164,6 +182,29 @@ impl Authorizer {
             return finish(WriteOutcome::Denied, explain, Some(failed));
         }
         self.check_schema(after, Some(before), &budget, explain)
+    }
+
+    /// Applies `update` (operators, a replacement or a pipeline) to a copy of `before` (as
+    /// stored) and decides the result with [`Authorizer::authorize_update`]. `context` carries
+    /// what the query matched (the positional `$`). The update is applied before the role is
+    /// chosen, so one that cannot be applied is an error even on a document the user cannot see.
+    pub fn apply_update(
+        &self,
+        before: &Document,
+        update: &Update,
+        context: &UpdateContext,
+    ) -> Result<UpdateStep, MqlError> {
+        let mut after = before.clone();
+        let changed = update.apply(&mut after, context)?;
+        let check = self.authorize_update(before, &after);
+        if check.outcome == WriteOutcome::NotMatched {
+            return Ok(UpdateStep::NotMatched(check));
+        }
+        Ok(UpdateStep::Matched {
+            after,
+            changed,
+            check,
+        })
     }
 
     /// Decides the delete of `before` (as stored).

@@ -7,9 +7,11 @@
     clippy::indexing_slicing
 )]
 
-use bson::doc;
+use bson::{doc, Bson};
+use rampart_mql::{ErrorKind, MqlError, Update, UpdateContext};
 use rampart_rules::{
-    AppConfig, CollectionConfig, CollectionRulesFile, DataSourceConfig, RuleSet, User, WriteOutcome,
+    AppConfig, CollectionConfig, CollectionRulesFile, DataSourceConfig, RuleSet, UpdateStep, User,
+    WriteCheck, WriteOutcome,
 };
 use serde_json::json;
 
@@ -172,6 +174,97 @@ fn updates_need_write_on_every_changed_field_only() {
     assert_eq!(
         removed.explain.failed_check.as_deref(),
         Some("no write permission on `owner`")
+    );
+}
+
+/// The owner may retitle their documents but not give them away; others' are hidden.
+fn owned_titles() -> RuleSet {
+    rules(
+        json!({"roles": [{"name": "r", "apply_when": {}, "read": true,
+            "document_filters": {"read": {"owner": "%%user.id"}, "write": {"owner": "%%user.id"}},
+            "fields": {"title": {"write": true}, "owner": {"write": false}}}]}),
+        None,
+    )
+}
+
+fn update(spec: bson::Document) -> Update {
+    Update::parse(&Bson::Document(spec), &[]).unwrap()
+}
+
+/// `Authorizer::apply_update` as `u1`.
+fn step(before: &bson::Document, spec: bson::Document) -> Result<UpdateStep, MqlError> {
+    let set = owned_titles();
+    let authorizer = set.authorizer("mongodb-atlas", "db", "c", Some(&user("u1")), None);
+    authorizer.apply_update(before, &update(spec), &UpdateContext::default())
+}
+
+/// The after-image, whether it changed, and the decision of a step on a visible document.
+fn matched(step: Result<UpdateStep, MqlError>) -> (bson::Document, bool, WriteCheck) {
+    match step {
+        Ok(UpdateStep::Matched {
+            after,
+            changed,
+            check,
+        }) => (after, changed, check),
+        other => panic!("expected a matched document, got {other:?}"),
+    }
+}
+
+fn mine() -> bson::Document {
+    doc! {"_id": 1, "owner": "u1", "title": "a"}
+}
+
+#[test]
+fn an_update_step_returns_the_after_image_and_its_decision() {
+    let (after, changed, check) = matched(step(&mine(), doc! {"$set": {"title": "b"}}));
+    assert_eq!(after, doc! {"_id": 1, "owner": "u1", "title": "b"});
+    assert!(changed);
+    assert_eq!(check.outcome, WriteOutcome::Allowed);
+    assert_eq!(check.explain.role.as_deref(), Some("r"));
+
+    let (after, changed, check) = matched(step(&mine(), doc! {"$set": {"title": "a"}}));
+    assert_eq!(after, mine());
+    assert!(!changed);
+    assert_eq!(check.outcome, WriteOutcome::Allowed);
+
+    // A replacement goes through the same step; `_id` stays.
+    let (after, _, check) = matched(step(&mine(), doc! {"owner": "u1", "title": "c"}));
+    assert_eq!(after, doc! {"_id": 1, "owner": "u1", "title": "c"});
+    assert_eq!(check.outcome, WriteOutcome::Allowed);
+}
+
+#[test]
+fn an_update_step_denies_a_change_to_a_field_that_is_not_writable() {
+    let (after, _, check) = matched(step(&mine(), doc! {"$set": {"owner": "u2"}}));
+    assert_eq!(after, doc! {"_id": 1, "owner": "u2", "title": "a"});
+    assert_eq!(check.outcome, WriteOutcome::Denied);
+    assert_eq!(
+        check.explain.failed_check.as_deref(),
+        Some("no write permission on `owner`")
+    );
+}
+
+#[test]
+fn an_update_step_does_not_match_a_document_the_user_cannot_see() {
+    let theirs = doc! {"_id": 2, "owner": "u2", "title": "a"};
+    let step = step(&theirs, doc! {"$set": {"title": "b"}});
+    let Ok(UpdateStep::NotMatched(check)) = step else {
+        panic!("expected a document the user cannot see, got {step:?}");
+    };
+    assert_eq!(check.outcome, WriteOutcome::NotMatched);
+    assert_eq!(
+        check.explain.failed_check.as_deref(),
+        Some("document_filters: neither read nor write holds")
+    );
+}
+
+#[test]
+fn an_update_step_reports_an_update_that_cannot_be_applied() {
+    let error = step(&mine(), doc! {"$inc": {"title": 1}}).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::TypeMismatch);
+    assert_eq!(
+        error.message(),
+        "cannot apply `$inc` to a value of non-numeric type string at `title`"
     );
 }
 

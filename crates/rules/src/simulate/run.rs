@@ -15,7 +15,9 @@ use crate::config::{
 use crate::error::{Documents, Problems};
 use crate::explain::DocumentExplain;
 use crate::shape::parse_all;
-use crate::{Authorizer, RuleSet, User, WriteCheck, WriteDecision, WriteKind, WriteOutcome};
+use crate::{
+    Authorizer, RuleSet, UpdateStep, User, WriteCheck, WriteDecision, WriteKind, WriteOutcome,
+};
 
 const SERVICE: &str = "mongodb-atlas";
 
@@ -514,20 +516,26 @@ fn update(
                 matched_position: hit.array_position,
                 ..UpdateContext::default()
             };
-            let mut after = before.clone();
-            let changed = match compiled.apply(&mut after, &context) {
-                Ok(changed) => changed,
+            let step = match authorizer.apply_update(before, &compiled, &context) {
+                Ok(step) => step,
                 Err(error) => return Ok(refused("error", error.to_string())),
             };
-            let check = authorizer.authorize_update(before, &after);
-            if check.outcome == WriteOutcome::NotMatched {
-                explain.documents.push(check.explain);
-                continue;
-            }
-            matched += 1;
-            checks.push(check);
-            if changed {
-                changes.push((index, after));
+            match step {
+                UpdateStep::NotMatched(check) => {
+                    explain.documents.push(check.explain);
+                    continue;
+                }
+                UpdateStep::Matched {
+                    after,
+                    changed,
+                    check,
+                } => {
+                    matched += 1;
+                    checks.push(check);
+                    if changed {
+                        changes.push((index, after));
+                    }
+                }
             }
             if !many {
                 break;

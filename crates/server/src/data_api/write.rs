@@ -5,7 +5,7 @@
 
 use bson::{Bson, Document};
 use rampart_mql::{Filter, Update, UpdateContext};
-use rampart_rules::{WriteCheck, WriteDecision, WriteKind, WriteOutcome};
+use rampart_rules::{UpdateStep, WriteCheck, WriteDecision, WriteKind, WriteOutcome};
 use rampart_store::{StoreError, Transaction};
 
 use super::body::Action;
@@ -186,12 +186,15 @@ impl Updates {
             matched_position: hit.array_position,
             ..UpdateContext::default()
         };
-        let mut after = before.clone();
-        let changed = compiled.apply(&mut after, &context).map_err(invalid)?;
-        let check = ex.authorizer.authorize_update(&before, &after);
-        if check.outcome == WriteOutcome::NotMatched {
+        let step = ex.authorizer.apply_update(&before, compiled, &context);
+        let UpdateStep::Matched {
+            after,
+            changed,
+            check,
+        } = step.map_err(invalid)?
+        else {
             return Ok(false);
-        }
+        };
         self.matched += 1;
         self.checks.push(check);
         if changed {
