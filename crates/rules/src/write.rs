@@ -172,39 +172,66 @@ impl Authorizer {
     pub fn authorize_update(&self, before: &Document, after: &Document) -> WriteCheck {
         let budget = Budget::default();
         let mut explain = self.new_explain(before);
-        let role = match self.writable_role(before, &budget, &mut explain) {
-            Ok(role) => role,
-            Err((outcome, failed)) => return finish(outcome, explain, Some(failed)),
-        };
-        if let Err(failed) =
-            self.check_fields_writable(role, Some(before), after, &budget, &mut explain)
-        {
-            return finish(WriteOutcome::Denied, explain, Some(failed));
+        match self.writable_role(before, &budget, &mut explain) {
+            Ok(role) => self.decide_update(role, before, after, &budget, explain),
+            Err((outcome, failed)) => finish(outcome, explain, Some(failed)),
         }
-        self.check_schema(after, Some(before), &budget, explain)
     }
 
     /// Applies `update` (operators, a replacement or a pipeline) to a copy of `before` (as
-    /// stored) and decides the result with [`Authorizer::authorize_update`]. `context` carries
-    /// what the query matched (the positional `$`). The update is applied before the role is
-    /// chosen, so one that cannot be applied is an error even on a document the user cannot see.
+    /// stored) and decides the result as [`Authorizer::authorize_update`] does. `context`
+    /// carries what the query matched (the positional `$`).
+    ///
+    /// A document the user cannot see (no role, or its `document_filters` hide it) is
+    /// `NotMatched` before the update is applied: an update that fails to apply on it must not
+    /// fail the request, which would reveal that a hidden document matched (and the error text
+    /// names its field and type).
     pub fn apply_update(
         &self,
         before: &Document,
         update: &Update,
         context: &UpdateContext,
     ) -> Result<UpdateStep, MqlError> {
+        let budget = Budget::default();
+        let mut explain = self.new_explain(before);
+        let role = match self.writable_role(before, &budget, &mut explain) {
+            Err((WriteOutcome::NotMatched, failed)) => {
+                return Ok(UpdateStep::NotMatched(finish(
+                    WriteOutcome::NotMatched,
+                    explain,
+                    Some(failed),
+                )));
+            }
+            role => role,
+        };
         let mut after = before.clone();
         let changed = update.apply(&mut after, context)?;
-        let check = self.authorize_update(before, &after);
-        if check.outcome == WriteOutcome::NotMatched {
-            return Ok(UpdateStep::NotMatched(check));
-        }
+        let check = match role {
+            Ok(role) => self.decide_update(role, before, &after, &budget, explain),
+            Err((outcome, failed)) => finish(outcome, explain, Some(failed)),
+        };
         Ok(UpdateStep::Matched {
             after,
             changed,
             check,
         })
+    }
+
+    /// The field and schema checks of an update by `role`.
+    fn decide_update(
+        &self,
+        role: &Role,
+        before: &Document,
+        after: &Document,
+        budget: &Budget,
+        mut explain: DocumentExplain,
+    ) -> WriteCheck {
+        if let Err(failed) =
+            self.check_fields_writable(role, Some(before), after, budget, &mut explain)
+        {
+            return finish(WriteOutcome::Denied, explain, Some(failed));
+        }
+        self.check_schema(after, Some(before), budget, explain)
     }
 
     /// Decides the delete of `before` (as stored).

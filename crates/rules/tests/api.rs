@@ -259,6 +259,18 @@ fn an_update_step_does_not_match_a_document_the_user_cannot_see() {
 }
 
 #[test]
+fn an_update_that_cannot_be_applied_to_a_hidden_document_does_not_reveal_it() {
+    // `$inc` on a string fails, but the document is someone else's: not matched, no error
+    // naming its field and type.
+    let theirs = doc! {"_id": 2, "owner": "u2", "title": "a"};
+    let step = step(&theirs, doc! {"$inc": {"title": 1}});
+    assert!(
+        matches!(step, Ok(UpdateStep::NotMatched(_))),
+        "expected not matched, got {step:?}"
+    );
+}
+
+#[test]
 fn an_update_step_reports_an_update_that_cannot_be_applied() {
     let error = step(&mine(), doc! {"$inc": {"title": 1}}).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::TypeMismatch);
