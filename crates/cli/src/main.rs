@@ -53,13 +53,17 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", one_line(&format!("{error:#}")));
+            // One line per problem: a configuration with several errors lists them all.
+            let text = format!("{error:#}");
+            for problem in text.lines().filter(|line| !line.trim().is_empty()) {
+                eprintln!("error: {}", one_line(problem));
+            }
             ExitCode::from(2)
         }
     }
 }
 
-/// Error reports are one line: operators read them in logs and scripts parse them.
+/// Each reported problem is one line: operators read them in logs and scripts parse them.
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

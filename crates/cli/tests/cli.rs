@@ -448,3 +448,38 @@ fn the_readme_configuration_example_is_valid() {
     let output = run(&["check", "--config", dir.path().to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr(&output));
 }
+
+#[test]
+fn check_lists_every_rule_error_of_the_app() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rampart.toml"),
+        "[server]\nlisten = \"127.0.0.1:9999\"\n",
+    )
+    .unwrap();
+    let items = dir.path().join("data_sources/mongodb-atlas/shop/items");
+    let orders = dir.path().join("data_sources/mongodb-atlas/shop/orders");
+    std::fs::create_dir_all(&items).unwrap();
+    std::fs::create_dir_all(&orders).unwrap();
+    std::fs::write(
+        items.join("rules.json"),
+        r#"{"roles": [{"name": "a", "apply_when": {}, "raed": true}, {"name": "b", "apply_when": {}, "wirte": true}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        orders.join("rules.json"),
+        r#"{"roles": [{"name": "r", "apply_when": {"%%usr.id": "x"}, "read": true}]}"#,
+    )
+    .unwrap();
+    let output = run(&["check", "--config", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(lines.len(), 3, "{message}");
+    for (line, expected) in lines.iter().zip(["`raed`", "`wirte`", "%%usr"]) {
+        assert!(
+            line.starts_with("error: ") && line.contains(expected),
+            "{expected} missing: {message}"
+        );
+    }
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rampart_rules::{load_app, LoadOptions, RuleSet};
+use rampart_rules::{load_and_compile, ConfigErrors, LoadOptions, RuleSet};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -96,8 +96,9 @@ impl AppSnapshot {
 
 /// Loads and compiles the app in `dir`.
 pub fn load_snapshot(dir: &Path, settings: &DataApiSettings) -> Result<AppSnapshot, AppError> {
-    let config = load_app(dir, &LoadOptions::default()).map_err(|e| AppError(e.to_string()))?;
-    let rules = RuleSet::compile(&config).map_err(|e| AppError(e.to_string()))?;
+    let rules = load_and_compile(dir, &LoadOptions::default())
+        .map_err(every_error)?
+        .rules;
     let file = dir.join(DATA_API_CONFIG_FILE);
     let raw = read_config_file(&file)?;
     let config = check_config(&file, raw, settings)?;
@@ -105,6 +106,13 @@ pub fn load_snapshot(dir: &Path, settings: &DataApiSettings) -> Result<AppSnapsh
         rules: Arc::new(rules),
         config,
     })
+}
+
+/// Every problem of the app, one per line, so `rampart check`, start-up and reload show them
+/// all at once.
+fn every_error(errors: ConfigErrors) -> AppError {
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    AppError(lines.join("\n"))
 }
 
 fn read_config_file(file: &Path) -> Result<DataApiConfigFile, AppError> {
