@@ -113,6 +113,13 @@ fn filters(c: &mut Criterion) {
     group.throughput(Throughput::Elements(docs.len() as u64));
     let cases = [
         ("equality", doc! { "city": "Paris" }),
+        // No document has the field: every element of every document is read (on bytes).
+        ("missing_field", doc! { "nickname": { "$exists": false } }),
+        // A late field, then an early one: on bytes, the second is found among those read.
+        (
+            "late_then_early",
+            doc! { "version": 1, "age": { "$gte": 30 } },
+        ),
         (
             "range_in",
             doc! { "age": { "$gte": 30, "$lt": 50 }, "category": { "$in": ["a", "b", "c"] } },

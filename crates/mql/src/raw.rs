@@ -106,7 +106,7 @@ pub struct RawElements<'a> {
 impl<'a> Iterator for RawElements<'a> {
     type Item = Result<RawElement<'a>>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let rest = self.body.get(self.offset..)?;
         if rest.is_empty() {

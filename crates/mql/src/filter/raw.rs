@@ -6,6 +6,11 @@
 //! reader compares keys as bytes and reads a value only when a test looks at it. The traversal
 //! itself is shared with decoded matching through [`View`].
 //!
+//! Skipping elements is the hot loop (a filter on a missing field reads them all), and each
+//! element's end depends on lengths read at the previous one's: [`Header::read_common`] keeps that
+//! chain short and its loop free of calls, lookups return the register-sized [`Found`], and one
+//! evaluation with several paths remembers the top-level elements it has read ([`Lookups`]).
+//!
 //! Malformed bytes are an error, never a panic: every length is checked against the enclosing
 //! slice before it is used. As with `RawDocument::get`, a duplicated key resolves to its first
 //! occurrence (a decoded `Document` keeps one value per key; documents encoded from a
@@ -16,7 +21,7 @@ use std::cmp::Ordering;
 use bson::{Bson, Document, RawDocument, RawDocumentBuf};
 
 use super::eval::{
-    compare_across_types, holds, integer_value, is_nan, type_bit, BitSource, Shape, View,
+    compare_across_types, holds, integer_value, is_nan, type_bit, BitSource, Container, Shape, View,
 };
 use super::{CmpOp, InList, Pred, RegexPred};
 use crate::error::{MqlError, Result};
@@ -80,7 +85,11 @@ impl<'a> RawDoc<'a> {
         const LINE: usize = 64;
         const WARM_BYTES: usize = 1024;
         let head = self.bytes.get(..WARM_BYTES).unwrap_or(self.bytes);
-        let touched = head.iter().step_by(LINE).fold(0u8, |acc, byte| acc ^ byte);
+        // A serial fold, so that it is not vectorised into a gather of every byte.
+        let touched = head
+            .iter()
+            .step_by(LINE)
+            .fold(0u64, |acc, byte| acc.rotate_left(5) ^ u64::from(*byte));
         std::hint::black_box(touched);
     }
 
@@ -104,41 +113,131 @@ pub(crate) struct Elements<'a> {
     offset: usize,
 }
 
-/// The length of the key at the start of `bytes` (up to its terminating zero). Keys are short:
-/// the first eight bytes are searched as one word, the rest bytewise.
+/// The first eight bytes at `at` as a little-endian word, when there are eight.
 #[inline(always)]
-fn key_len(bytes: &[u8]) -> Option<usize> {
-    if let Some(word) = bytes.get(..8) {
-        let mut buffer = [0u8; 8];
-        buffer.copy_from_slice(word);
-        let word = u64::from_le_bytes(buffer);
-        // The classic "has a zero byte" test: the lowest set high bit marks the first zero.
-        let zeros = word.wrapping_sub(0x0101_0101_0101_0101) & !word & 0x8080_8080_8080_8080;
-        if zeros != 0 {
-            return Some((zeros.trailing_zeros() / 8) as usize);
-        }
-    }
-    bytes.iter().position(|byte| *byte == 0)
+fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
+    let chunk: [u8; 8] = bytes.get(at..at.checked_add(8)?)?.try_into().ok()?;
+    Some(u64::from_le_bytes(chunk))
 }
 
-/// Byte equality without a call into `memcmp`, for the short keys of documents.
-#[inline]
-fn same_key(key: &[u8], name: &[u8]) -> bool {
-    key.len() == name.len() && key.iter().zip(name).all(|(a, b)| a == b)
+/// The length of the key starting at `at` (up to its terminating zero, which must come before
+/// `end`, else `None`). Keys are short: the first eight bytes are searched as one word, the
+/// rest bytewise.
+#[inline(always)]
+fn key_len(bytes: &[u8], at: usize, end: usize) -> Option<usize> {
+    // May lie at or past `end` (a word can reach the document's terminator): the value then
+    // overruns, which the caller checks.
+    if let Some(word) = word_at(bytes, at) {
+        if let Some(len) = first_zero(word) {
+            return Some(len);
+        }
+        if let Some(len) = word_at(bytes, at + 8).and_then(first_zero) {
+            return Some(8 + len);
+        }
+    }
+    cstring_len(bytes.get(at..end)?)
+}
+
+/// The index of the first zero byte of `word` (little-endian): the classic "has a zero byte"
+/// test, whose lowest set high bit marks the first zero.
+#[inline(always)]
+fn first_zero(word: u64) -> Option<usize> {
+    let zeros = word.wrapping_sub(0x0101_0101_0101_0101) & !word & 0x8080_8080_8080_8080;
+    (zeros != 0).then(|| (zeros.trailing_zeros() / 8) as usize)
+}
+
+/// The layout of one element: its type, the length of its key (which starts one byte in)
+/// and the size of its value (which starts `key_len + 2` bytes in).
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    tag: u8,
+    key_len: usize,
+    size: usize,
+}
+
+impl Header {
+    /// Reads the element at `offset` of `bytes`, which must end before `end`; `None` when
+    /// malformed. The innermost loop of raw matching: one word for the key, one table lookup
+    /// (or one length prefix) for the value, every bound checked once.
+    #[inline(always)]
+    fn read(bytes: &[u8], offset: usize, end: usize) -> Option<Header> {
+        let tag = *bytes.get(offset)?;
+        let key_len = key_len(bytes, offset + 1, end)?;
+        let rest = bytes.get(offset + key_len + 2..end)?;
+        let size = value_size(tag, rest)?;
+        Some(Header { tag, key_len, size })
+    }
+
+    /// [`Header::read`] for the common types only (fixed sizes, strings, documents, arrays):
+    /// `None` also for a rare type, which the caller reads with [`Header::read`] out of its
+    /// loop, so that the loop holds no call and keeps its values in registers.
+    #[inline(always)]
+    fn read_common(bytes: &[u8], offset: usize, end: usize) -> Option<Header> {
+        let tag = *bytes.get(offset)?;
+        let fixed = fixed_size(tag);
+        let key_len = key_len(bytes, offset + 1, end)?;
+        let rest = bytes.get(offset + key_len + 2..end)?;
+        let size = if fixed < VARIABLE {
+            usize::from(fixed)
+        } else {
+            match tag {
+                STRING => {
+                    let size = 4 + read_len(rest, 1)?;
+                    // The string's own terminator.
+                    if rest.get(size - 1) != Some(&0) {
+                        return None;
+                    }
+                    size
+                }
+                DOCUMENT | ARRAY => read_len(rest, 5)?,
+                _ => return None,
+            }
+        };
+        (size <= rest.len()).then_some(Header { tag, key_len, size })
+    }
+
+    /// [`Header::read`] out of line, for the rare types after [`Header::read_common`].
+    #[cold]
+    #[inline(never)]
+    fn read_rare(bytes: &[u8], offset: usize, end: usize) -> Option<Header> {
+        Header::read(bytes, offset, end)
+    }
+
+    /// [`Header::read`], with the rare types out of line.
+    #[inline(always)]
+    fn read_fast(bytes: &[u8], offset: usize, end: usize) -> Option<Header> {
+        match Header::read_common(bytes, offset, end) {
+            Some(header) => Some(header),
+            None => Header::read_rare(bytes, offset, end),
+        }
+    }
+
+    fn value_at(self, offset: usize) -> usize {
+        offset + self.key_len + 2
+    }
+
+    fn total(self) -> usize {
+        self.key_len + 2 + self.size
+    }
 }
 
 /// Reads the element at the start of `element` (type byte, key, value); returns its key, its
-/// value and its total size, or `None` when malformed. The innermost loop of raw matching:
-/// kept small and inlined, the error built by the caller.
+/// value and its total size, or `None` when malformed (the whole element must lie in
+/// `element`).
 #[inline(always)]
 pub(crate) fn read_element(element: &[u8]) -> Option<(&[u8], RawValue<'_>, usize)> {
-    let (&tag, after_tag) = element.split_first()?;
-    let key_len = key_len(after_tag)?;
-    let key = after_tag.get(..key_len)?;
-    let rest = after_tag.get(key_len + 1..)?;
-    let size = value_size(tag, rest)?;
-    let value = rest.get(..size)?;
-    Some((key, RawValue { tag, bytes: value }, key_len + 2 + size))
+    let header = Header::read_fast(element, 0, element.len())?;
+    let key = element.get(1..1 + header.key_len)?;
+    let value_at = header.value_at(0);
+    let value = element.get(value_at..value_at + header.size)?;
+    Some((
+        key,
+        RawValue {
+            tag: header.tag,
+            bytes: value,
+        },
+        header.total(),
+    ))
 }
 
 fn bad_element() -> MqlError {
@@ -151,20 +250,142 @@ impl<'a> RawDoc<'a> {
         self.bytes.len().saturating_sub(1)
     }
 
-    /// The first field named `name`.
-    fn find(self, name: &[u8]) -> Result<Option<RawValue<'a>>> {
+    /// Whether the element at `offset` (read as `header`) is named `name`.
+    #[inline(always)]
+    fn named(self, offset: usize, header: Header, name: &[u8]) -> bool {
+        header.key_len == name.len()
+            && self
+                .bytes
+                .get(offset + 1..offset + 1 + header.key_len)
+                .is_some_and(|key| same_key(key, name))
+    }
+
+    /// The value of the element at `offset`, read as `header`.
+    fn value(self, offset: usize, header: Header) -> Option<RawValue<'a>> {
+        let value_at = header.value_at(offset);
+        let bytes = self.bytes.get(value_at..value_at + header.size)?;
+        Some(RawValue {
+            tag: header.tag,
+            bytes,
+        })
+    }
+
+    /// The first field named `name` at or after the element at `offset`.
+    #[inline(never)]
+    fn find_from(self, mut offset: usize, name: &[u8]) -> Found {
         let end = self.end();
-        let body = self.bytes.get(..end).unwrap_or_default();
-        let mut offset = 4;
-        while let Some(element) = body.get(offset..).filter(|rest| !rest.is_empty()) {
-            let (key, value, size) = read_element(element).ok_or_else(bad_element)?;
-            if same_key(key, name) {
-                return Ok(Some(value));
+        while offset < end {
+            let Some(header) = Header::read_common(self.bytes, offset, end) else {
+                return self.find_rare(offset, name);
+            };
+            if self.named(offset, header, name) {
+                return Found::at(offset, header);
             }
-            offset += size;
+            offset += header.total();
         }
-        terminated(self.bytes, end)?;
-        Ok(None)
+        Found::end(self.bytes, end)
+    }
+
+    /// [`RawDoc::find_from`] from an element of a rare type (or a malformed one).
+    #[cold]
+    #[inline(never)]
+    fn find_rare(self, mut offset: usize, name: &[u8]) -> Found {
+        let end = self.end();
+        while offset < end {
+            let Some(header) = Header::read(self.bytes, offset, end) else {
+                return Found::BadElement;
+            };
+            if self.named(offset, header, name) {
+                return Found::at(offset, header);
+            }
+            offset += header.total();
+        }
+        Found::end(self.bytes, end)
+    }
+
+    /// The first field named `name`.
+    #[inline(always)]
+    fn find(self, name: &[u8]) -> Result<Option<RawValue<'a>>> {
+        self.found(self.find_from(4, name))
+    }
+
+    /// The value (or the error) `found` describes.
+    #[inline(always)]
+    fn found(self, found: Found) -> Result<Option<RawValue<'a>>> {
+        match found {
+            Found::At { at, size, tag } => {
+                let (at, size) = (at as usize, size as usize);
+                match self.bytes.get(at..at + size) {
+                    Some(bytes) => Ok(Some(RawValue { tag, bytes })),
+                    None => Err(bad_element()),
+                }
+            }
+            Found::Missing => Ok(None),
+            Found::BadElement => Err(bad_element()),
+            Found::NotTerminated => Err(malformed("document not terminated")),
+        }
+    }
+}
+
+/// Byte equality without a call into `memcmp`, for the short keys and strings of documents.
+#[inline]
+fn same_key(key: &[u8], name: &[u8]) -> bool {
+    key.len() == name.len() && key.iter().zip(name).all(|(a, b)| a == b)
+}
+
+/// Byte order, without a call into `memcmp` for short strings.
+#[inline]
+fn compare_bytes(left: &[u8], right: &[u8]) -> Ordering {
+    if left.len().min(right.len()) > 16 {
+        return left.cmp(right);
+    }
+    for (a, b) in left.iter().zip(right) {
+        if a != b {
+            return a.cmp(b);
+        }
+    }
+    left.len().cmp(&right.len())
+}
+
+/// The outcome of a field lookup, small enough to be returned in registers (a
+/// `Result<Option<RawValue>>` goes through memory, and reading it back stalls).
+#[derive(Debug, Clone, Copy)]
+enum Found {
+    /// The value of type `tag`: `size` bytes at `at`.
+    At {
+        at: u32,
+        size: u32,
+        tag: u8,
+    },
+    Missing,
+    BadElement,
+    NotTerminated,
+}
+
+impl Found {
+    /// The value of the element at `offset`, read as `header`.
+    #[inline(always)]
+    fn at(offset: usize, header: Header) -> Found {
+        // A document's length is an i32, so its offsets fit.
+        match (
+            u32::try_from(header.value_at(offset)),
+            u32::try_from(header.size),
+        ) {
+            (Ok(at), Ok(size)) => Found::At {
+                at,
+                size,
+                tag: header.tag,
+            },
+            _ => Found::BadElement,
+        }
+    }
+
+    /// Missing, once all elements are read: if the document is terminated.
+    fn end(bytes: &[u8], end: usize) -> Found {
+        match terminated(bytes, end) {
+            Ok(()) => Found::Missing,
+            Err(_) => Found::NotTerminated,
+        }
     }
 }
 
@@ -176,20 +397,145 @@ fn terminated(bytes: &[u8], end: usize) -> Result<()> {
     }
 }
 
+/// How many elements of the top-level document [`Lookups`] remembers.
+const REMEMBERED: usize = 32;
+
+/// The size from which a document's lookups are remembered, in bytes (about eight fields).
+const REMEMBER_FROM: usize = 160;
+
+/// The top-level fields one evaluation has read, in order, so that the next path looked up
+/// finds an earlier field without reading the document again and a later one by reading on
+/// from where the last lookup stopped: a filter reads each top-level element at most once.
+/// Only for filters with several paths (see [`View::lookups`]).
+pub(crate) enum Lookups<'a> {
+    Off,
+    On(Memo<'a>),
+}
+
+pub(crate) struct Memo<'a> {
+    root: RawDoc<'a>,
+    /// The offset of the first element not read yet.
+    next: usize,
+    /// All elements read and the terminator checked.
+    complete: bool,
+    count: usize,
+    /// Per element read: its offset and the length of its key (saturated at 255).
+    offsets: [u32; REMEMBERED],
+    key_lens: [u8; REMEMBERED],
+}
+
+impl<'a> Lookups<'a> {
+    /// The first field named `name` in `doc`.
+    #[inline(always)]
+    fn field(&mut self, doc: RawDoc<'a>, name: &[u8]) -> Result<Option<RawValue<'a>>> {
+        match self {
+            Lookups::On(memo) if std::ptr::eq(memo.root.bytes, doc.bytes) => {
+                doc.found(memo.field(name))
+            }
+            _ => doc.find(name),
+        }
+    }
+}
+
+impl<'a> Memo<'a> {
+    fn new(root: RawDoc<'a>) -> Memo<'a> {
+        Memo {
+            root,
+            next: 4,
+            complete: false,
+            count: 0,
+            offsets: [0; REMEMBERED],
+            key_lens: [0; REMEMBERED],
+        }
+    }
+
+    #[inline(never)]
+    fn field(&mut self, name: &[u8]) -> Found {
+        let doc = self.root;
+        let count = self.count.min(REMEMBERED);
+        let offsets = self.offsets.get(..count).unwrap_or_default();
+        let key_lens = self.key_lens.get(..count).unwrap_or_default();
+        let name_len = u8::try_from(name.len()).unwrap_or(u8::MAX);
+        for (offset, key_len) in offsets.iter().zip(key_lens) {
+            if *key_len != name_len {
+                continue;
+            }
+            let offset = *offset as usize;
+            let Some(header) = Header::read_fast(doc.bytes, offset, doc.end()) else {
+                return Found::BadElement;
+            };
+            if doc.named(offset, header, name) {
+                return Found::at(offset, header);
+            }
+        }
+        if self.complete {
+            return Found::Missing;
+        }
+        self.read_on(name)
+    }
+
+    /// Reads on from the first element not read yet, remembering each, until `name`.
+    #[inline(always)]
+    fn read_on(&mut self, name: &[u8]) -> Found {
+        let doc = self.root;
+        let bytes = doc.bytes;
+        let end = doc.end();
+        let mut offset = self.next;
+        let mut count = self.count;
+        let mut found = Found::Missing;
+        while offset < end {
+            let (Some(slot), Some(key_len), Ok(at)) = (
+                self.offsets.get_mut(count),
+                self.key_lens.get_mut(count),
+                u32::try_from(offset),
+            ) else {
+                break;
+            };
+            let Some(header) = Header::read_fast(bytes, offset, end) else {
+                break;
+            };
+            *slot = at;
+            *key_len = u8::try_from(header.key_len).unwrap_or(u8::MAX);
+            count += 1;
+            let this = offset;
+            offset += header.total();
+            if doc.named(this, header, name) {
+                found = Found::at(this, header);
+                break;
+            }
+        }
+        self.count = count;
+        self.next = offset;
+        if !matches!(found, Found::Missing) {
+            return found;
+        }
+        if offset < end {
+            // Malformed, or too many fields to remember: the rest is searched as usual.
+            return doc.find_from(offset, name);
+        }
+        let found = Found::end(bytes, end);
+        self.complete = matches!(found, Found::Missing);
+        found
+    }
+}
+
 impl<'a> Elements<'a> {
+    #[inline(always)]
     fn step(&mut self) -> Result<Option<(&'a [u8], RawValue<'a>)>> {
         let end = self.bytes.len().saturating_sub(1);
-        if self.offset >= end {
+        let offset = self.offset;
+        if offset >= end {
             self.offset = usize::MAX;
             terminated(self.bytes, end)?;
             return Ok(None);
         }
-        let element = self
-            .bytes
-            .get(self.offset..end)
-            .ok_or_else(|| malformed("element overruns its document"))?;
-        let (key, value, size) = read_element(element).ok_or_else(bad_element)?;
-        self.offset += size;
+        let header = Header::read_fast(self.bytes, offset, end).ok_or_else(bad_element)?;
+        let doc = RawDoc { bytes: self.bytes };
+        let key = self.bytes.get(offset + 1..offset + 1 + header.key_len);
+        let (Some(key), Some(value)) = (key, doc.value(offset, header)) else {
+            return Err(bad_element());
+        };
+        self.offset += header.total();
         Ok(Some((key, value)))
     }
 }
@@ -197,6 +543,7 @@ impl<'a> Elements<'a> {
 impl<'a> Iterator for Elements<'a> {
     type Item = Result<(&'a [u8], RawValue<'a>)>;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.offset == usize::MAX {
             return None;
@@ -216,6 +563,7 @@ pub(crate) struct RawItems<'a>(Elements<'a>);
 impl<'a> Iterator for RawItems<'a> {
     type Item = Result<RawValue<'a>>;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<Result<RawValue<'a>>> {
         self.0.next().map(|item| item.map(|(_, value)| value))
     }
@@ -244,16 +592,68 @@ fn cstring_len(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|byte| *byte == 0)
 }
 
+/// The size of the values of each element type when fixed, else [`VARIABLE`] (or
+/// [`INVALID`]).
+static FIXED_SIZES: [u8; 256] = fixed_sizes();
+
+// Evaluated at compile time only: an index out of bounds would fail the build, not panic.
+#[allow(clippy::indexing_slicing)]
+const fn fixed_sizes() -> [u8; 256] {
+    let mut sizes = [INVALID; 256];
+    let mut tag = 0;
+    while tag < 256 {
+        sizes[tag] = match tag as u8 {
+            DOUBLE | DATE_TIME | TIMESTAMP | INT64 => 8,
+            INT32 => 4,
+            OBJECT_ID => 12,
+            BOOLEAN => 1,
+            DECIMAL128 => 16,
+            UNDEFINED | NULL | MIN_KEY | MAX_KEY => 0,
+            STRING
+            | JAVASCRIPT
+            | SYMBOL
+            | DOCUMENT
+            | ARRAY
+            | JAVASCRIPT_WITH_SCOPE
+            | BINARY
+            | REGEX
+            | DB_POINTER => VARIABLE,
+            _ => INVALID,
+        };
+        tag += 1;
+    }
+    sizes
+}
+
+/// The size of the values of element type `tag` when fixed, else [`VARIABLE`] (or
+/// [`INVALID`]).
+#[inline(always)]
+fn fixed_size(tag: u8) -> u8 {
+    FIXED_SIZES
+        .get(usize::from(tag))
+        .copied()
+        .unwrap_or(INVALID)
+}
+
+const VARIABLE: u8 = 0xFE;
+const INVALID: u8 = 0xFF;
+
 /// The size of a value of type `tag` at the start of `rest`, checked to fit in `rest`.
 #[inline(always)]
 fn value_size(tag: u8, rest: &[u8]) -> Option<usize> {
-    let size = match tag {
-        DOUBLE | DATE_TIME | TIMESTAMP | INT64 => 8,
-        INT32 => 4,
-        OBJECT_ID => 12,
-        BOOLEAN => 1,
-        DECIMAL128 => 16,
-        UNDEFINED | NULL | MIN_KEY | MAX_KEY => 0,
+    let fixed = fixed_size(tag);
+    let size = if fixed < VARIABLE {
+        usize::from(fixed)
+    } else {
+        variable_size(tag, rest)?
+    };
+    (size <= rest.len()).then_some(size)
+}
+
+/// [`value_size`] for the types with a length prefix or terminators (not checked to fit).
+#[inline(always)]
+fn variable_size(tag: u8, rest: &[u8]) -> Option<usize> {
+    Some(match tag {
         STRING | JAVASCRIPT | SYMBOL => {
             let size = 4 + read_len(rest, 1)?;
             // The string's own terminator.
@@ -263,6 +663,13 @@ fn value_size(tag: u8, rest: &[u8]) -> Option<usize> {
             size
         }
         DOCUMENT | ARRAY => read_len(rest, 5)?,
+        _ => rare_size(tag, rest)?,
+    })
+}
+
+#[cold]
+fn rare_size(tag: u8, rest: &[u8]) -> Option<usize> {
+    Some(match tag {
         JAVASCRIPT_WITH_SCOPE => read_len(rest, 14)?,
         BINARY => 5 + read_len(rest, 0)?,
         REGEX => {
@@ -271,8 +678,7 @@ fn value_size(tag: u8, rest: &[u8]) -> Option<usize> {
         }
         DB_POINTER => 4 + read_len(rest, 1)? + 12,
         _ => return None,
-    };
-    (size <= rest.len()).then_some(size)
+    })
 }
 
 /// MongoDB's canonical type rank of an element type (as [`type_rank`]).
@@ -387,7 +793,7 @@ pub(crate) fn compare_raw_to_bson(value: RawValue<'_>, operand: &Bson) -> Result
     }
     Ok(match (value.tag, operand) {
         (STRING | SYMBOL, Bson::String(text) | Bson::Symbol(text)) => {
-            value.text().cmp(text.as_bytes())
+            compare_bytes(value.text(), text.as_bytes())
         }
         (DOCUMENT, Bson::Document(doc)) => return compare_raw_document(value.doc(), doc),
         (ARRAY, Bson::Array(items)) => return compare_raw_array(value.doc(), items),
@@ -473,6 +879,17 @@ impl<'a> View<'a> for RawValue<'a> {
     type Doc = RawDoc<'a>;
     type Arr = RawDoc<'a>;
     type Items = RawItems<'a>;
+    type Lookups = Lookups<'a>;
+
+    fn lookups(root: Container<RawDoc<'a>, RawDoc<'a>>, several: bool) -> Lookups<'a> {
+        match root {
+            // Reading a small document again costs less than remembering it.
+            Container::Doc(doc) if several && doc.bytes.len() >= REMEMBER_FROM => {
+                Lookups::On(Memo::new(doc))
+            }
+            _ => Lookups::Off,
+        }
+    }
 
     fn shape(self) -> Shape<RawDoc<'a>, RawDoc<'a>> {
         match self.tag {
@@ -482,8 +899,13 @@ impl<'a> View<'a> for RawValue<'a> {
         }
     }
 
-    fn field(doc: RawDoc<'a>, name: &str) -> Result<Option<RawValue<'a>>> {
-        doc.find(name.as_bytes())
+    #[inline(always)]
+    fn field(
+        doc: RawDoc<'a>,
+        name: &str,
+        lookups: &mut Lookups<'a>,
+    ) -> Result<Option<RawValue<'a>>> {
+        lookups.field(doc, name.as_bytes())
     }
 
     fn index(arr: RawDoc<'a>, index: usize) -> Result<Option<RawValue<'a>>> {
@@ -542,6 +964,10 @@ fn count(arr: RawDoc<'_>) -> Result<usize> {
     Ok(count)
 }
 
+fn nan(value: Number) -> bool {
+    matches!(value, Number::Double(value) if value.is_nan())
+}
+
 fn type_number(tag: u8) -> i32 {
     match tag {
         MIN_KEY => -1,
@@ -559,7 +985,13 @@ fn compare_missing(op: CmpOp, operand: &Bson) -> bool {
 /// bytes in place.
 fn compare(op: CmpOp, operand: &Bson, value: RawValue<'_>) -> Result<bool> {
     match (value.tag, operand) {
-        (STRING, Bson::String(text)) => return Ok(holds(op, value.text().cmp(text.as_bytes()))),
+        (STRING, Bson::String(text)) => {
+            let (left, right) = (value.text(), text.as_bytes());
+            return Ok(match op {
+                CmpOp::Eq => same_key(left, right),
+                _ => holds(op, compare_bytes(left, right)),
+            });
+        }
         (INT32, Bson::Int32(right)) => {
             return Ok(holds(op, read_i32(value.bytes).cmp(&Some(*right))))
         }
@@ -567,7 +999,38 @@ fn compare(op: CmpOp, operand: &Bson, value: RawValue<'_>) -> Result<bool> {
             return Ok(holds(op, read_i64(value.bytes).cmp(&Some(*right))))
         }
         (BOOLEAN, Bson::Boolean(right)) => return Ok(holds(op, (value.bytes != [0]).cmp(right))),
+        // Doubles and int32s, both exact as doubles.
+        (DOUBLE | INT32, Bson::Double(_) | Bson::Int32(_)) => {
+            let left = match value.number() {
+                Some(Number::Double(left)) => left,
+                Some(Number::Int(left)) => left as f64,
+                None => return Err(malformed("truncated number")),
+            };
+            let right = match operand {
+                Bson::Double(right) => *right,
+                Bson::Int32(right) => f64::from(*right),
+                _ => f64::NAN,
+            };
+            if left.is_nan() || right.is_nan() {
+                let both = left.is_nan() && right.is_nan();
+                return Ok(matches!(op, CmpOp::Eq | CmpOp::Lte | CmpOp::Gte) && both);
+            }
+            return Ok(holds(
+                op,
+                left.partial_cmp(&right).unwrap_or(Ordering::Equal),
+            ));
+        }
         _ => {}
+    }
+    // Numbers of any two types: the same rules as below, each number read once.
+    if let (Some(left), Some(right)) = (value.number(), number(operand)) {
+        let (value_nan, operand_nan) = (nan(left), nan(right));
+        if value_nan || operand_nan {
+            return Ok(matches!(op, CmpOp::Eq | CmpOp::Lte | CmpOp::Gte)
+                && value_nan
+                && operand_nan);
+        }
+        return Ok(holds(op, compare_numbers(left, right)));
     }
     let value_rank = rank(value.tag);
     if value_rank != type_rank(operand) {
@@ -622,4 +1085,169 @@ fn regex_matches(regex: &RegexPred, value: RawValue<'_>) -> Result<bool> {
         }
         _ => false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::{doc, Binary, Bson, Regex};
+
+    use super::*;
+
+    /// A document of `fields` elements of every common type and a few rare ones, keys short and
+    /// long, with a duplicated key appended (`first` twice).
+    fn wide_document(fields: usize) -> Vec<u8> {
+        let mut doc = Document::new();
+        for index in 0..fields {
+            let key = match index % 4 {
+                0 => format!("f{index}"),
+                1 => format!("field_{index}"),
+                2 => format!("a_rather_long_key_{index}"),
+                _ => format!("k{index:02}"),
+            };
+            let value = match index % 9 {
+                0 => Bson::Int32(index as i32),
+                1 => Bson::String("x".repeat(index)),
+                2 => Bson::Double(index as f64 / 3.0),
+                3 => Bson::Document(doc! {"inner": index as i64}),
+                4 => Bson::Array(vec![Bson::Int32(1), Bson::Null]),
+                5 => Bson::Null,
+                6 => Bson::RegularExpression(Regex {
+                    pattern: "^a".to_owned().try_into().unwrap(),
+                    options: "i".to_owned().try_into().unwrap(),
+                }),
+                7 => Bson::Binary(Binary {
+                    subtype: bson::spec::BinarySubtype::Generic,
+                    bytes: vec![1, 2, 3],
+                }),
+                _ => Bson::Boolean(index % 2 == 0),
+            };
+            doc.insert(key, value);
+        }
+        doc.insert("first", 1);
+        let mut bytes = RawDocumentBuf::try_from(&doc).unwrap().into_bytes();
+        // A second `first`, appended by hand (a `Document` holds one value per key).
+        bytes.pop();
+        bytes.extend_from_slice(&[INT32, b'f', b'i', b'r', b's', b't', 0, 2, 0, 0, 0, 0]);
+        let total = i32::try_from(bytes.len()).unwrap().to_le_bytes();
+        bytes[..4].copy_from_slice(&total);
+        bytes
+    }
+
+    type Seen = std::result::Result<Option<(u8, Vec<u8>)>, ()>;
+
+    fn seen(found: Result<Option<RawValue<'_>>>) -> Seen {
+        found
+            .map(|value| value.map(|value| (value.tag, value.bytes.to_vec())))
+            .map_err(|_| ())
+    }
+
+    /// Looks `names` up in turn through a [`Memo`] and with plain [`RawDoc::find`].
+    fn lookups_agree(bytes: &[u8], names: &[&str]) {
+        let doc = RawDoc { bytes };
+        let mut lookups = Lookups::On(Memo::new(doc));
+        for name in names {
+            let remembered = seen(lookups.field(doc, name.as_bytes()));
+            let plain = seen(doc.find(name.as_bytes()));
+            assert_eq!(remembered, plain, "{name}");
+        }
+    }
+
+    #[test]
+    fn remembered_lookups_equal_plain_lookups() {
+        // Fewer and more elements than are remembered.
+        for fields in [5, 20, REMEMBERED + 10] {
+            let bytes = wide_document(fields);
+            let mut names: Vec<String> = (0..fields)
+                .map(|index| match index % 4 {
+                    0 => format!("f{index}"),
+                    1 => format!("field_{index}"),
+                    2 => format!("a_rather_long_key_{index}"),
+                    _ => format!("k{index:02}"),
+                })
+                .collect();
+            names.extend(["first", "missing", "", "f", "field_"].map(String::from));
+            let forward: Vec<&str> = names.iter().map(String::as_str).collect();
+            let backward: Vec<&str> = forward.iter().rev().copied().collect();
+            let shuffled: Vec<&str> = (0..forward.len())
+                .map(|index| forward[index * 7 % forward.len()])
+                .collect();
+            for order in [&forward, &backward, &shuffled] {
+                lookups_agree(&bytes, order);
+            }
+        }
+    }
+
+    #[test]
+    fn remembered_lookups_fail_where_plain_lookups_fail() {
+        let bytes = wide_document(12);
+        let names = ["field_5", "missing", "f0", "first", "k11"];
+        for index in 4..bytes.len() - 1 {
+            for replacement in [0x00, 0x7f, 0xff, 0x05] {
+                let mut corrupt = bytes.clone();
+                corrupt[index] = replacement;
+                lookups_agree(&corrupt, &names);
+            }
+        }
+    }
+
+    #[test]
+    fn reader_agrees_with_the_bson_crate() {
+        let bytes = wide_document(30);
+        let raw = RawDocument::from_bytes(&bytes).unwrap();
+        let ours: Vec<(Vec<u8>, Bson)> = RawDoc { bytes: &bytes }
+            .elements()
+            .map(|element| {
+                let (key, value) = element.unwrap();
+                (key.to_vec(), value.to_bson().unwrap())
+            })
+            .collect();
+        let theirs: Vec<(Vec<u8>, Bson)> = raw
+            .iter()
+            .map(|element| {
+                let (key, value) = element.unwrap();
+                (
+                    key.as_str().as_bytes().to_vec(),
+                    Bson::try_from(value).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn filters_with_several_paths_agree_on_wide_documents() {
+        let docs: Vec<Document> = (0..40)
+            .map(|seed: i32| {
+                let mut doc = doc! {"_id": seed, "name": format!("user{seed}")};
+                for index in 0..30 {
+                    if (seed + index) % 5 != 0 {
+                        doc.insert(format!("f{index}"), (seed * index) % 7);
+                    }
+                }
+                doc.insert("tags", vec![Bson::Int32(seed % 3), Bson::Int32(4)]);
+                doc.insert("sub", doc! {"a": seed % 2, "b": [doc! {"c": seed % 4}]});
+                doc
+            })
+            .collect();
+        let filters = [
+            doc! {"f3": {"$gte": 2, "$lt": 6}, "f1": {"$ne": 3}},
+            doc! {"$or": [{"f29": 1}, {"f0": {"$exists": false}}, {"tags": 2}]},
+            doc! {"$nor": [{"f7": 0}, {"nothing": null}], "sub.a": 1},
+            doc! {"f10": {"$in": [1, 2]}, "sub.b.c": {"$gt": 1}, "_id": {"$lt": 30}},
+            doc! {"tags": {"$all": [4, 1]}, "f2": {"$not": {"$gt": 3}}},
+            doc! {"missing": {"$exists": false}, "also_missing": null, "f5": {"$type": "int"}},
+        ];
+        for filter in &filters {
+            let compiled = crate::Filter::compile(filter).unwrap();
+            for doc in &docs {
+                let raw = RawDocumentBuf::try_from(doc).unwrap();
+                assert!(raw.as_bytes().len() >= REMEMBER_FROM);
+                assert_eq!(
+                    compiled.evaluate_raw(&raw).unwrap(),
+                    compiled.evaluate(doc).unwrap(),
+                    "{filter} on {doc}"
+                );
+            }
+        }
+    }
 }
