@@ -82,11 +82,49 @@ fn field_rule<'r>(rules: &'r FieldRules, key: &[u8]) -> Option<&'r FieldRule> {
     std::str::from_utf8(key).ok().and_then(|key| rules.get(key))
 }
 
+/// Per document, the outcome of each field permission that does not read the field's value:
+/// it is the same for every field it governs (`additional_fields` over a dozen unlisted
+/// fields, or one owner check repeated in `fields`), so it is evaluated once. Outcomes that
+/// recorded a diagnostic are not kept, so an error is reported for every field as before.
+#[derive(Debug, Default)]
+struct PermissionMemo {
+    /// The permission (by address: rules are immutable while a document is decided) and
+    /// whether its read or write held.
+    known: Vec<(usize, bool)>,
+}
+
+impl PermissionMemo {
+    fn either(
+        &mut self,
+        authorizer: &Authorizer,
+        permission: &Permission,
+        images: Images<'_>,
+        budget: &Budget,
+        explain: &mut DocumentExplain,
+        what: &dyn Fn() -> String,
+    ) -> bool {
+        if permission.reads_value() {
+            return authorizer.either(permission, images, budget, explain, what);
+        }
+        let key = std::ptr::from_ref(permission) as usize;
+        if let Some((_, holds)) = self.known.iter().find(|(known, _)| *known == key) {
+            return *holds;
+        }
+        let diagnostics = explain.diagnostics.len();
+        let holds = authorizer.either(permission, images, budget, explain, what);
+        if explain.diagnostics.len() == diagnostics {
+            self.known.push((key, holds));
+        }
+        holds
+    }
+}
+
 /// Decides one field from its permissions. `value` gives the field's value (`%%this`,
 /// `%%prev`), asked for only when a permission reads it.
 #[allow(clippy::too_many_arguments)]
 fn verdict<'r, 'v>(
     authorizer: &Authorizer,
+    memo: &mut PermissionMemo,
     rules: Option<&'r FieldRules>,
     additional: Option<&Permission>,
     key: &[u8],
@@ -101,7 +139,7 @@ fn verdict<'r, 'v>(
             let this = value(&rule.own);
             let images = images.field(this, this);
             let what = || format!("fields.{}", dotted(path));
-            if authorizer.either(&rule.own, images, budget, explain, &what) {
+            if memo.either(authorizer, &rule.own, images, budget, explain, &what) {
                 Verdict::Keep
             } else {
                 Verdict::Withhold(Reason::Denied)
@@ -113,7 +151,7 @@ fn verdict<'r, 'v>(
             Some(permission) => {
                 let this = value(permission);
                 let images = images.field(this, this);
-                if authorizer.either(permission, images, budget, explain, &|| {
+                if memo.either(authorizer, permission, images, budget, explain, &|| {
                     "additional_fields".to_owned()
                 }) {
                     Verdict::Keep
@@ -144,6 +182,7 @@ struct Walk<'a> {
     authorizer: &'a Authorizer,
     root: &'a Document,
     budget: &'a Budget,
+    memo: PermissionMemo,
     removals: Removals,
 }
 
@@ -159,6 +198,7 @@ pub(crate) fn unreadable_fields(
         authorizer,
         root: document,
         budget,
+        memo: PermissionMemo::default(),
         removals: Removals {
             top: Vec::with_capacity(document.len()),
             nested: Vec::new(),
@@ -218,6 +258,7 @@ impl<'d> Walk<'d> {
             let mut this = |_: &Permission| Some(value);
             match verdict(
                 self.authorizer,
+                &mut self.memo,
                 rules,
                 additional,
                 key.as_bytes(),
@@ -329,10 +370,11 @@ pub(crate) fn visible_raw(
     budget: &Budget,
     explain: &mut DocumentExplain,
 ) -> Result<Option<RawDocumentBuf>, MqlError> {
-    let walk = RawWalk {
+    let mut walk = RawWalk {
         authorizer,
         images,
         budget,
+        memo: PermissionMemo::default(),
     };
     let mut path = Vec::new();
     walk.object(
@@ -350,6 +392,7 @@ struct RawWalk<'a> {
     authorizer: &'a Authorizer,
     images: Images<'a>,
     budget: &'a Budget,
+    memo: PermissionMemo,
 }
 
 /// What becomes of one element of a raw document.
@@ -445,7 +488,7 @@ impl<'d> Copy<'d> {
 impl RawWalk<'_> {
     /// The redacted copy of `document`, or `None` when every element is kept as is.
     fn object<'d>(
-        &self,
+        &mut self,
         rules: Option<&FieldRules>,
         additional: Option<&Permission>,
         document: &'d RawDocument,
@@ -471,6 +514,7 @@ impl RawWalk<'_> {
             };
             let verdict = verdict(
                 self.authorizer,
+                &mut self.memo,
                 rules,
                 additional,
                 element.key(),
@@ -501,7 +545,7 @@ impl RawWalk<'_> {
 
     /// A field with only nested permissions, as [`Walk::nested`].
     fn nested<'d>(
-        &self,
+        &mut self,
         rules: &FieldRules,
         element: &RawElement<'d>,
         path: &mut Vec<Step<'d>>,
