@@ -211,3 +211,51 @@ fn malformed_stored_bytes_are_withheld() {
         .unwrap()
         .starts_with("malformed stored document"));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Damaged stored bytes never panic a read, whatever the role: the decision either
+    /// withholds the document as malformed or returns bytes that are themselves a document.
+    #[test]
+    fn damaged_bytes_never_panic_a_read(
+        roles in proptest::collection::vec(role(), 1..3),
+        document in document(),
+        damage in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>()), 1..4),
+        explanations in any::<bool>(),
+    ) {
+        let roles: Vec<Value> = roles
+            .into_iter()
+            .enumerate()
+            .map(|(index, mut role)| {
+                role["name"] = json!(format!("r{index}"));
+                role
+            })
+            .collect();
+        let rules = json!({"roles": roles});
+        let set = RuleSet::from_collection_json(NAMESPACE, Some(&rules), None, None)
+            .map_err(|error| TestCaseError::fail(format!("{error}: {rules}")))?;
+        let user = User { id: "u1".into(), user_type: "normal".into(), ..User::default() };
+        let (service, database, collection) = NAMESPACE;
+        let mut authorizer = set.authorizer(service, database, collection, Some(&user), None);
+        if !explanations {
+            authorizer = authorizer.without_explanations();
+        }
+        let mut bytes = RawDocumentBuf::try_from(&document).unwrap().into_bytes();
+        // Keep the length prefix and the final zero: `RawDocument` checks those itself.
+        let inner = 4..bytes.len() - 1;
+        for (at, byte) in damage {
+            if !inner.is_empty() {
+                bytes[inner.start + at.index(inner.len())] = byte;
+            }
+        }
+        let raw = bson::RawDocument::from_bytes(&bytes).unwrap();
+        let decision = authorizer.read_raw(raw);
+        if decision.malformed.is_some() {
+            prop_assert!(decision.document.is_none());
+        }
+        if let Some(visible) = decision.document {
+            prop_assert!(bson::RawDocument::from_bytes(visible.as_bytes()).is_ok());
+        }
+    }
+}
