@@ -67,6 +67,9 @@ fuzz_target!(|data: &[u8]| {
         let plan = authorizer.plan_query(&data_document);
         let _ = plan.project(data_document.clone());
         let _ = authorizer.read(data_document.clone());
+        if let Ok(raw) = bson::RawDocumentBuf::try_from(&data_document) {
+            let _ = authorizer.read_raw(&raw);
+        }
         let _ = authorizer.authorize_insert(&data_document);
         let _ = authorizer.authorize_update(&data_document, &after);
         let _ = authorizer.authorize_delete(&data_document);
