@@ -16,7 +16,7 @@ use std::borrow::Cow;
 
 use bson::{Bson, Document, RawDocumentBuf};
 use proptest::prelude::*;
-use rampart_rules::{RuleSet, User};
+use rampart_rules::{Authorizer, RuleSet, User};
 use serde_json::{json, Map, Value};
 
 const NAMESPACE: (&str, &str, &str) = ("mongodb-atlas", "db", "c");
@@ -146,6 +146,39 @@ fn document() -> impl Strategy<Value = Document> {
     })
 }
 
+/// An authorizer for `user_id` over `roles` (named `r0`, `r1`, ... in order), lean unless
+/// `explanations`; with the rules, for failure messages.
+fn authorizer(
+    roles: Vec<Value>,
+    user_id: &str,
+    explanations: bool,
+) -> Result<(Authorizer, Value), TestCaseError> {
+    let roles: Vec<Value> = roles
+        .into_iter()
+        .enumerate()
+        .map(|(index, mut role)| {
+            role["name"] = json!(format!("r{index}"));
+            role
+        })
+        .collect();
+    let rules = json!({"roles": roles});
+    let set = RuleSet::from_collection_json(NAMESPACE, Some(&rules), None, None)
+        .map_err(|error| TestCaseError::fail(format!("{error}: {rules}")))?;
+    let user = User {
+        id: user_id.into(),
+        user_type: "normal".into(),
+        ..User::default()
+    };
+    let (service, database, collection) = NAMESPACE;
+    let authorizer = set.authorizer(service, database, collection, Some(&user), None);
+    let authorizer = if explanations {
+        authorizer
+    } else {
+        authorizer.without_explanations()
+    };
+    Ok((authorizer, rules))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
@@ -156,23 +189,7 @@ proptest! {
         user_id in pick(&["u1", "u2"]),
         explanations in any::<bool>(),
     ) {
-        let roles: Vec<Value> = roles
-            .into_iter()
-            .enumerate()
-            .map(|(index, mut role)| {
-                role["name"] = json!(format!("r{index}"));
-                role
-            })
-            .collect();
-        let rules = json!({"roles": roles});
-        let set = RuleSet::from_collection_json(NAMESPACE, Some(&rules), None, None)
-            .map_err(|error| TestCaseError::fail(format!("{error}: {rules}")))?;
-        let user = User { id: user_id.into(), user_type: "normal".into(), ..User::default() };
-        let (service, database, collection) = NAMESPACE;
-        let mut authorizer = set.authorizer(service, database, collection, Some(&user), None);
-        if !explanations {
-            authorizer = authorizer.without_explanations();
-        }
+        let (authorizer, rules) = authorizer(roles, user_id, explanations)?;
         let decoded = authorizer.read(document.clone());
         let raw = RawDocumentBuf::try_from(&document).unwrap();
         let from_raw = authorizer.read_raw(&raw);
@@ -224,23 +241,7 @@ proptest! {
         damage in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>()), 1..4),
         explanations in any::<bool>(),
     ) {
-        let roles: Vec<Value> = roles
-            .into_iter()
-            .enumerate()
-            .map(|(index, mut role)| {
-                role["name"] = json!(format!("r{index}"));
-                role
-            })
-            .collect();
-        let rules = json!({"roles": roles});
-        let set = RuleSet::from_collection_json(NAMESPACE, Some(&rules), None, None)
-            .map_err(|error| TestCaseError::fail(format!("{error}: {rules}")))?;
-        let user = User { id: "u1".into(), user_type: "normal".into(), ..User::default() };
-        let (service, database, collection) = NAMESPACE;
-        let mut authorizer = set.authorizer(service, database, collection, Some(&user), None);
-        if !explanations {
-            authorizer = authorizer.without_explanations();
-        }
+        let (authorizer, _) = authorizer(roles, "u1", explanations)?;
         let mut bytes = RawDocumentBuf::try_from(&document).unwrap().into_bytes();
         // Keep the length prefix and the final zero: `RawDocument` checks those itself.
         let inner = 4..bytes.len() - 1;
