@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::marker::PhantomData;
 
-use bson::{Bson, Document};
+use bson::{Bson, Document, RawDocumentBuf};
 use rampart_mql::{CollectionSource, Filter, MqlError, Pipeline, Variables};
 use redb::{ReadTransaction, ReadableTableMetadata};
 
@@ -38,7 +38,7 @@ impl EmbeddedStore {
     }
 
     /// Matching documents on a fresh snapshot, in `_id` order.
-    fn read_matching(&self, ns: &Namespace, filter: &Document) -> Result<Vec<Document>> {
+    fn read_matching<D: Stored>(&self, ns: &Namespace, filter: &Document) -> Result<Vec<D>> {
         let filter = Filter::compile(filter)?;
         let txn = self.read()?;
         let Some(entry) = self.entry(&txn, ns)? else {
@@ -274,7 +274,8 @@ impl Store for EmbeddedStore {
         limit: Option<u64>,
     ) -> Result<u64> {
         let (skip, limit) = read::window(skip, limit);
-        let count = self.read_matching(ns, filter)?.len();
+        // Counting needs no decoding: the matches' bytes are enough.
+        let count = self.read_matching::<RawDocumentBuf>(ns, filter)?.len();
         Ok(count.saturating_sub(skip).min(limit) as u64)
     }
 
@@ -291,7 +292,7 @@ impl Store for EmbeddedStore {
     fn distinct(&self, ns: &Namespace, field: &str, filter: &Document) -> Result<Vec<Bson>> {
         let path = rampart_mql::FieldPath::parse(field)?;
         let mut values = Vec::new();
-        for doc in self.read_matching(ns, filter)? {
+        for doc in self.read_matching::<Document>(ns, filter)? {
             read::distinct_values(&doc, path.parts(), &mut values);
         }
         Ok(read::dedup_values(values))
