@@ -551,46 +551,58 @@ impl RawWalk<'_> {
         path: &mut Vec<Step<'d>>,
         explain: &mut DocumentExplain,
     ) -> Result<Outcome, MqlError> {
-        let inner = element.as_document();
-        match (element.tag(), inner) {
-            (DOCUMENT_TAG, Some(inner)) => Ok(
-                match self.object(Some(rules), None, inner, path, explain)? {
-                    None => Outcome::Keep,
-                    Some(writer) => Outcome::Replace(writer.finish()?),
-                },
-            ),
-            (ARRAY_TAG, Some(items)) if all_documents(items)? => {
-                let mut copy = Copy::new(items);
-                for (index, item) in raw_elements(items).enumerate() {
-                    let item = item?;
-                    path.push(Step {
-                        position: index,
-                        key: None,
-                    });
-                    let Some(document) = item.as_document() else {
-                        return Err(MqlError::parse("malformed BSON: bad array item"));
-                    };
-                    let outcome = match self.object(Some(rules), None, document, path, explain)? {
-                        None => Outcome::Keep,
-                        Some(writer) => Outcome::Replace(writer.finish()?),
-                    };
-                    copy.apply(&item, outcome);
-                    path.pop();
-                }
-                Ok(match copy.into_writer() {
-                    None => Outcome::Keep,
-                    Some(writer) => Outcome::Replace(writer.finish()?),
-                })
+        let outcome = nested_raw(element, &mut |index, inner| {
+            if let Some(position) = index {
+                path.push(Step {
+                    position,
+                    key: None,
+                });
             }
-            _ => {
-                record(self.authorizer, path, &Reason::OnlyEmbedded, explain);
-                Ok(Outcome::Drop)
+            let writer = self.object(Some(rules), None, inner, path, explain);
+            if index.is_some() {
+                path.pop();
             }
-        }
+            writer
+        })?;
+        Ok(outcome.unwrap_or_else(|| {
+            record(self.authorizer, path, &Reason::OnlyEmbedded, explain);
+            Outcome::Drop
+        }))
     }
 }
 
-pub(crate) fn all_documents(items: &RawDocument) -> Result<bool, MqlError> {
+/// A field with only nested permissions, on stored bytes: an embedded document, or an array
+/// of documents only, is redacted inside by `object` (given the item's index in an array),
+/// which answers `None` when it keeps the document as is. `None` for any other value, which
+/// the caller withholds.
+pub(crate) fn nested_raw<'d>(
+    element: &RawElement<'d>,
+    object: &mut dyn FnMut(Option<usize>, &'d RawDocument) -> Result<Option<RawWriter>, MqlError>,
+) -> Result<Option<Outcome>, MqlError> {
+    let outcome = |writer: Option<RawWriter>| -> Result<Outcome, MqlError> {
+        Ok(match writer {
+            None => Outcome::Keep,
+            Some(writer) => Outcome::Replace(writer.finish()?),
+        })
+    };
+    match (element.tag(), element.as_document()) {
+        (DOCUMENT_TAG, Some(inner)) => outcome(object(None, inner)?).map(Some),
+        (ARRAY_TAG, Some(items)) if all_documents(items)? => {
+            let mut copy = Copy::new(items);
+            for (index, item) in raw_elements(items).enumerate() {
+                let item = item?;
+                let Some(document) = item.as_document() else {
+                    return Err(MqlError::parse("malformed BSON: bad array item"));
+                };
+                copy.apply(&item, outcome(object(Some(index), document)?)?);
+            }
+            outcome(copy.into_writer()).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+fn all_documents(items: &RawDocument) -> Result<bool, MqlError> {
     for item in raw_elements(items) {
         if item?.tag() != DOCUMENT_TAG {
             return Ok(false);

@@ -11,13 +11,13 @@
 //! for every document as before.
 
 use bson::{RawDocument, RawDocumentBuf};
-use rampart_mql::raw::{raw_elements, RawElement, RawWriter, ARRAY_TAG, DOCUMENT_TAG};
+use rampart_mql::raw::{raw_elements, RawElement, RawWriter};
 use rampart_mql::MqlError;
 
 use crate::authorize::{Authorizer, Tri};
 use crate::compile::{FieldRules, Permission, Role};
 use crate::expr::{Budget, Scope};
-use crate::redact::{all_documents, Copy, Outcome};
+use crate::redact::{nested_raw, Copy, Outcome};
 
 /// What a role may read of any document, by field name.
 #[derive(Debug, Clone)]
@@ -156,26 +156,5 @@ fn object(fields: &StaticFields, document: &RawDocument) -> Result<Option<RawWri
 /// As `RawWalk::nested`: an embedded document, or an array of only documents, is redacted
 /// inside; any other value is withheld.
 fn nested(fields: &StaticFields, element: &RawElement<'_>) -> Result<Outcome, MqlError> {
-    let replace = |writer: Option<RawWriter>| -> Result<Outcome, MqlError> {
-        Ok(match writer {
-            None => Outcome::Keep,
-            Some(writer) => Outcome::Replace(writer.finish()?),
-        })
-    };
-    match (element.tag(), element.as_document()) {
-        (DOCUMENT_TAG, Some(inner)) => replace(object(fields, inner)?),
-        (ARRAY_TAG, Some(items)) if all_documents(items)? => {
-            let mut copy = Copy::new(items);
-            for item in raw_elements(items) {
-                let item = item?;
-                let Some(document) = item.as_document() else {
-                    return Err(MqlError::parse("malformed BSON: bad array item"));
-                };
-                let outcome = replace(object(fields, document)?)?;
-                copy.apply(&item, outcome);
-            }
-            replace(copy.into_writer())
-        }
-        _ => Ok(Outcome::Drop),
-    }
+    Ok(nested_raw(element, &mut |_, inner| object(fields, inner))?.unwrap_or(Outcome::Drop))
 }
