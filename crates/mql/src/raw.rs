@@ -5,7 +5,7 @@
 use bson::{Bson, RawBsonRef, RawDocument, RawDocumentBuf};
 
 use crate::error::{MqlError, Result};
-use crate::filter::raw::read_element;
+use crate::filter::raw::element_at;
 
 /// The element type of an embedded document.
 pub const DOCUMENT_TAG: u8 = 0x03;
@@ -21,6 +21,15 @@ pub struct RawElement<'a> {
 }
 
 impl<'a> RawElement<'a> {
+    /// The element at `offset` of `document` (see [`element_layout`]); `None` when malformed.
+    pub fn at(document: &'a RawDocument, offset: usize) -> Option<RawElement<'a>> {
+        let (key_len, size) = element_layout(document, offset)?;
+        Some(RawElement {
+            bytes: document.as_bytes().get(offset..offset + size)?,
+            key_len,
+        })
+    }
+
     /// The BSON element type (`0x03` document, `0x04` array, ...).
     #[inline]
     pub fn tag(&self) -> u8 {
@@ -108,18 +117,18 @@ impl<'a> Iterator for RawElements<'a> {
 
     #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
-        let rest = self.body.get(self.offset..)?;
-        if rest.is_empty() {
+        let offset = self.offset;
+        let end = self.body.len();
+        if offset >= end {
             self.offset = usize::MAX;
             return None;
         }
-        match read_element(rest) {
-            Some((key, _, size)) => {
-                self.offset += size;
-                Some(Ok(RawElement {
-                    bytes: rest.get(..size).unwrap_or_default(),
-                    key_len: key.len(),
-                }))
+        let element = element_at(self.body, offset, end)
+            .and_then(|(key_len, size)| Some((key_len, self.body.get(offset..offset + size)?)));
+        match element {
+            Some((key_len, bytes)) => {
+                self.offset = offset + bytes.len();
+                Some(Ok(RawElement { bytes, key_len }))
             }
             None => {
                 self.offset = usize::MAX;
@@ -127,6 +136,17 @@ impl<'a> Iterator for RawElements<'a> {
             }
         }
     }
+}
+
+/// The layout of the element at `offset` of `document` (the offset of a type byte, 4 for the
+/// first element): the length of its key and its total size (type byte, key, terminator,
+/// value); `None` when the element is malformed or `offset` is not before the document's
+/// terminator. The same bounds-checked reader as [`raw_elements`], for loops that keep their
+/// own offset.
+#[inline(always)]
+pub fn element_layout(document: &RawDocument, offset: usize) -> Option<(usize, usize)> {
+    let bytes = document.as_bytes();
+    element_at(bytes, offset, bytes.len().checked_sub(1)?)
 }
 
 /// Builds a raw document by appending whole elements: a redacted copy of a stored document

@@ -28,6 +28,8 @@ use crate::path::FieldPath;
 pub struct Filter {
     root: Node,
     variables: Variables,
+    /// The root as a [`raw::QuickEq`], when it is one.
+    quick: Option<raw::QuickEq>,
 }
 
 /// The result of matching one document.
@@ -181,11 +183,24 @@ impl MatchOutcome {
     }
 }
 
+/// The quick form of a filter that is one top-level equality (see [`raw::QuickEq`]).
+fn quick_eq(root: &Node) -> Option<raw::QuickEq> {
+    match root {
+        Node::Leaf(leaf) if leaf.path.parts.len() == 1 => match &leaf.pred {
+            Pred::Cmp(CmpOp::Eq, operand) => raw::QuickEq::new(&leaf.path.dotted, operand),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 impl Filter {
     /// Compiles `filter`; unknown operators and malformed operands are errors.
     pub fn compile(filter: &Document) -> Result<Filter> {
+        let root = parse::parse_filter(filter, parse::Scope::top())?;
         Ok(Filter {
-            root: parse::parse_filter(filter, parse::Scope::top())?,
+            quick: quick_eq(&root),
+            root,
             variables: Variables::new(),
         })
     }
@@ -217,6 +232,9 @@ impl Filter {
     /// `$expr` decodes it for that operator). Same results as matching the decoded document;
     /// malformed bytes are an error.
     pub fn matches_raw(&self, doc: &RawDocument) -> Result<bool> {
+        if let Some(matched) = self.quick.as_ref().and_then(|quick| quick.matches(doc)) {
+            return Ok(matched);
+        }
         let mut position = None;
         let root = raw::RawDoc::new(doc);
         root.warm();
@@ -230,6 +248,10 @@ impl Filter {
 
     /// [`Filter::evaluate`] on a document's BSON bytes (see [`Filter::matches_raw`]).
     pub fn evaluate_raw(&self, doc: &RawDocument) -> Result<MatchOutcome> {
+        // The quick test never matches through an array: no position to report.
+        if let Some(matched) = self.quick.as_ref().and_then(|quick| quick.matches(doc)) {
+            return Ok(MatchOutcome::new(matched, None));
+        }
         let mut position = None;
         let root = raw::RawDoc::new(doc);
         root.warm();

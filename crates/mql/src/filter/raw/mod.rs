@@ -221,23 +221,12 @@ impl Header {
     }
 }
 
-/// Reads the element at the start of `element` (type byte, key, value); returns its key, its
-/// value and its total size, or `None` when malformed (the whole element must lie in
-/// `element`).
+/// The key length and total size of the element at `offset` of `bytes` (which must end
+/// before `end`), or `None` when malformed (the whole element must lie before `end`).
 #[inline(always)]
-pub(crate) fn read_element(element: &[u8]) -> Option<(&[u8], RawValue<'_>, usize)> {
-    let header = Header::read_fast(element, 0, element.len())?;
-    let key = element.get(1..1 + header.key_len)?;
-    let value_at = header.value_at(0);
-    let value = element.get(value_at..value_at + header.size)?;
-    Some((
-        key,
-        RawValue {
-            tag: header.tag,
-            bytes: value,
-        },
-        header.total(),
-    ))
+pub(crate) fn element_at(bytes: &[u8], offset: usize, end: usize) -> Option<(usize, usize)> {
+    let header = Header::read_fast(bytes, offset, end)?;
+    Some((header.key_len, header.total()))
 }
 
 fn bad_element() -> MqlError {
@@ -323,6 +312,64 @@ impl<'a> RawDoc<'a> {
             Found::Missing => Ok(None),
             Found::BadElement => Err(bad_element()),
             Found::NotTerminated => Err(malformed("document not terminated")),
+        }
+    }
+}
+
+/// A test of one top-level field for equality with a string or an ObjectId (`{"owner":
+/// "u1"}`, the usual role gate and the usual lookup), decided on the stored bytes without the
+/// general evaluator: the value of either type equals the operand exactly when its bytes do.
+#[derive(Debug, Clone)]
+pub(crate) struct QuickEq {
+    name: Box<[u8]>,
+    tag: u8,
+    /// The operand's value bytes as BSON stores them.
+    value: Box<[u8]>,
+}
+
+impl QuickEq {
+    /// The quick form of `field == operand`, when the operand is a string or an ObjectId and
+    /// `field` a top-level name.
+    pub(crate) fn new(field: &str, operand: &Bson) -> Option<QuickEq> {
+        let (tag, value) = match operand {
+            Bson::String(text) => {
+                let length = i32::try_from(text.len() + 1).ok()?;
+                let mut value = Vec::with_capacity(text.len() + 5);
+                value.extend_from_slice(&length.to_le_bytes());
+                value.extend_from_slice(text.as_bytes());
+                value.push(0);
+                (STRING, value)
+            }
+            Bson::ObjectId(id) => (OBJECT_ID, id.bytes().to_vec()),
+            _ => return None,
+        };
+        Some(QuickEq {
+            name: field.as_bytes().into(),
+            tag,
+            value: value.into(),
+        })
+    }
+
+    /// Whether `doc` matches; `None` when the general evaluator must decide: the field holds an
+    /// array (any element may match) or a symbol (which compares as a string), or the bytes
+    /// are malformed (the general evaluator reports it).
+    #[inline]
+    pub(crate) fn matches(&self, doc: &RawDocument) -> Option<bool> {
+        let root = RawDoc::new(doc);
+        root.warm();
+        match root.find_from(4, &self.name) {
+            Found::Missing => Some(false),
+            Found::At { at, size, tag } if tag == self.tag => {
+                let (at, size) = (at as usize, size as usize);
+                let bytes = root.bytes.get(at..at + size)?;
+                Some(bytes.len() == self.value.len() && same_key(bytes, &self.value))
+            }
+            Found::At {
+                tag: ARRAY | SYMBOL,
+                ..
+            } => None,
+            Found::At { .. } => Some(false),
+            Found::BadElement | Found::NotTerminated => None,
         }
     }
 }
@@ -451,6 +498,7 @@ impl<'a> Iterator for RawItems<'a> {
     }
 }
 
+#[inline]
 fn read_i32(bytes: &[u8]) -> Option<i32> {
     Some(i32::from_le_bytes(bytes.get(..4)?.try_into().ok()?))
 }
@@ -464,6 +512,7 @@ fn read_u32(bytes: &[u8]) -> Option<u32> {
 }
 
 /// A length prefix at least `min`.
+#[inline]
 fn read_len(bytes: &[u8], min: usize) -> Option<usize> {
     usize::try_from(read_i32(bytes)?)
         .ok()
