@@ -511,12 +511,15 @@ impl Authorizer {
             let (outcome, per_request) = match gate {
                 Gate::Decided(holds) => (Ok(*holds), true),
                 Gate::Failed(error) => (Err(error.clone()), true),
-                Gate::PerDocument => (
-                    role.apply_when
-                        .evaluate(&self.scope(images), budget)
-                        .map_err(|error| error.to_string()),
-                    false,
-                ),
+                Gate::PerDocument => {
+                    // A gate that is one filter on the document is matched directly.
+                    let direct = images.root.zip(role.apply_when.root_filter(&self.scope));
+                    let outcome = match direct {
+                        Some((root, filter)) => root.matches(filter),
+                        None => role.apply_when.evaluate(&self.scope(images), budget),
+                    };
+                    (outcome.map_err(|error| error.to_string()), false)
+                }
             };
             if self.explanations {
                 explain.roles_tried.push(RoleTrial {

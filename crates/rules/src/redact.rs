@@ -402,15 +402,26 @@ pub(crate) enum Outcome {
     Replace(RawDocumentBuf),
 }
 
-/// The copy of a raw document being redacted: runs of kept elements are copied in one piece
-/// when an element is dropped or replaced, and nothing is copied (or allocated) while every
-/// element is kept.
+/// Runs a [`Copy`] holds before writing them.
+const RUNS: usize = 8;
+
+/// The copy of a raw document being redacted. Runs of kept elements are only noted while the
+/// walk goes on; the copy is allocated at the end, at its exact size, and each run copied in
+/// one piece. Nothing is copied (or allocated) when every element is kept. More runs than
+/// [`RUNS`], or a replaced element, start the copy early (then it grows as needed).
 pub(crate) struct Copy<'d> {
     source: &'d [u8],
     /// Where the next element starts in `source`.
     offset: usize,
-    /// Where the run of kept elements not yet copied starts.
+    /// Where the run of kept elements not yet noted starts.
     kept_from: usize,
+    /// Noted runs, `(start, end)` in `source`, not yet written.
+    runs: [(u32, u32); RUNS],
+    noted: usize,
+    /// Bytes in the noted runs.
+    noted_bytes: usize,
+    /// Whether an element was dropped or replaced: the copy differs from the source.
+    changed: bool,
     writer: Option<RawWriter>,
 }
 
@@ -421,6 +432,10 @@ impl<'d> Copy<'d> {
             source: source.as_bytes(),
             offset: 4,
             kept_from: 4,
+            runs: [(0, 0); RUNS],
+            noted: 0,
+            noted_bytes: 0,
+            changed: false,
             writer: None,
         }
     }
@@ -428,28 +443,48 @@ impl<'d> Copy<'d> {
     /// The copy, or `None` when every element was kept as is.
     #[inline]
     pub(crate) fn into_writer(mut self) -> Option<RawWriter> {
-        self.writer.as_ref()?;
-        Some(self.flush())
+        if !self.changed {
+            return None;
+        }
+        self.note_run();
+        self.write_runs();
+        self.writer
     }
 
-    /// Copies the pending run of kept elements; returns the writer.
+    /// Notes the pending run of kept elements, if any.
     #[inline]
-    fn flush(&mut self) -> RawWriter {
-        self.flush_run();
-        self.writer.take().unwrap_or_default()
-    }
-
-    /// Copies the pending run of kept elements into the writer (started here if need be).
-    #[inline]
-    fn flush_run(&mut self) {
-        if self.kept_from == self.offset && self.writer.is_some() {
+    fn note_run(&mut self) {
+        if self.kept_from == self.offset {
             return;
         }
-        let source = self.source;
+        if self.noted == RUNS {
+            self.write_runs();
+        }
+        // A stored document is at most 16 MiB: offsets fit.
+        let run = (self.kept_from as u32, self.offset as u32);
+        if let Some(slot) = self.runs.get_mut(self.noted) {
+            *slot = run;
+            self.noted += 1;
+            self.noted_bytes += self.offset - self.kept_from;
+        }
+        self.kept_from = self.offset;
+    }
+
+    /// Writes the noted runs, starting the copy (at the noted size) if need be.
+    fn write_runs(&mut self) {
+        let noted_bytes = self.noted_bytes;
         let writer = self
             .writer
-            .get_or_insert_with(|| RawWriter::with_capacity(source.len()));
-        writer.push_element(source.get(self.kept_from..self.offset).unwrap_or_default());
+            .get_or_insert_with(|| RawWriter::with_capacity(4 + noted_bytes + 1));
+        for &(start, end) in self.runs.get(..self.noted).unwrap_or_default() {
+            writer.push_element(
+                self.source
+                    .get(start as usize..end as usize)
+                    .unwrap_or_default(),
+            );
+        }
+        self.noted = 0;
+        self.noted_bytes = 0;
     }
 
     /// Keeps the next element, `size` bytes long.
@@ -461,9 +496,19 @@ impl<'d> Copy<'d> {
     /// Drops the next element, `size` bytes long.
     #[inline]
     pub(crate) fn drop_next(&mut self, size: usize) {
-        self.flush_run();
+        self.note_run();
         self.offset += size;
         self.kept_from = self.offset;
+        self.changed = true;
+    }
+
+    /// Drops every element from the next one to the end of the source.
+    #[inline]
+    pub(crate) fn drop_rest(&mut self) {
+        let end = self.source.len().saturating_sub(1);
+        if self.offset < end {
+            self.drop_next(end - self.offset);
+        }
     }
 
     /// Applies `outcome` to `element`, the next element of the source.
@@ -474,12 +519,14 @@ impl<'d> Copy<'d> {
             Outcome::Keep => self.keep(size),
             Outcome::Drop => self.drop_next(size),
             Outcome::Replace(inner) => {
-                self.flush_run();
+                self.note_run();
+                self.write_runs();
                 if let Some(writer) = self.writer.as_mut() {
                     writer.push_document(element.tag(), element.key(), &inner);
                 }
                 self.offset += size;
                 self.kept_from = self.offset;
+                self.changed = true;
             }
         }
     }

@@ -60,6 +60,26 @@ impl Expression {
         eval::node(&self.node, scope, budget)
     }
 
+    /// The one compiled filter this expression is, when it is a single test of a `%%root`
+    /// field (or a bare field name) whose operands do not read the document, such as the role
+    /// gate `{"owner": "%%user.id"}`: matching the document with it is the whole evaluation,
+    /// so a caller may match it directly. `None` for anything else.
+    pub(crate) fn root_filter<'a>(
+        &'a self,
+        request: &'a RequestScope,
+    ) -> Option<&'a rampart_mql::Filter> {
+        let mut node = &self.node;
+        loop {
+            match node {
+                Node::All(children) | Node::Any(children) if children.len() == 1 => {
+                    node = children.first()?;
+                }
+                Node::Test(test) => return prepared::root_filter(test, request),
+                Node::All(_) | Node::Any(_) | Node::Constant(_) => return None,
+            }
+        }
+    }
+
     /// Gives each test that is prepared once per request its slot in the request's
     /// [`Slots`], counting from `next`.
     pub(crate) fn number_slots(&mut self, next: &mut usize) {

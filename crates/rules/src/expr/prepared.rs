@@ -157,6 +157,28 @@ pub(super) fn prepared_of<'a>(
     }
 }
 
+/// The compiled filter a test on a `%%root` field matches the document with, when it has one
+/// (its operands do not read the document, and preparing it succeeded): what
+/// [`super::Expression::root_filter`] hands to callers that match it directly.
+pub(super) fn root_filter<'a>(node: &'a TestNode, request: &'a RequestScope) -> Option<&'a Filter> {
+    if node.subject.source != Source::Root {
+        return None;
+    }
+    let prepared = match &node.plan {
+        Plan::Compiled(prepared) => prepared,
+        Plan::PerRequest(slot) => request
+            .prepared
+            .0
+            .get(*slot)?
+            .get_or_init(|| prepare(&node.subject, &node.test, request)),
+        Plan::PerDocument => return None,
+    };
+    match prepared {
+        Prepared::Match(matcher) => matcher.direct.as_ref(),
+        Prepared::Decided(_) | Prepared::Failed(_) => None,
+    }
+}
+
 /// Evaluates a test through its plan.
 pub(super) fn run(node: &TestNode, scope: &Scope<'_>, budget: &Budget) -> Result<bool, EvalError> {
     match &node.plan {
