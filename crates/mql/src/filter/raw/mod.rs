@@ -120,6 +120,29 @@ fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(chunk))
 }
 
+/// The mask of the low `len` bytes of a word (`len` at most 8).
+#[inline(always)]
+fn low_bytes(len: usize) -> u64 {
+    u64::MAX
+        .checked_shr(64 - 8 * len.min(8) as u32)
+        .unwrap_or(0)
+}
+
+/// A name of up to eight bytes as a little-endian word (zero above its length), for comparing
+/// keys as one word; `None` for longer names. Keys hold no zero byte, so a key's word masked
+/// to the name's length equals this word only when the key is the name.
+#[inline(always)]
+pub(crate) fn short_name(name: &[u8]) -> Option<u64> {
+    if name.len() > 8 {
+        return None;
+    }
+    let mut bytes = [0u8; 8];
+    for (slot, byte) in bytes.iter_mut().zip(name) {
+        *slot = *byte;
+    }
+    Some(u64::from_le_bytes(bytes))
+}
+
 /// The length of the key starting at `at` (up to its terminating zero, which must come before
 /// `end`, else `None`). Keys are short: the first eight bytes are searched as one word, the
 /// rest bytewise.
@@ -249,6 +272,19 @@ impl<'a> RawDoc<'a> {
                 .is_some_and(|key| same_key(key, name))
     }
 
+    /// [`RawDoc::named`] for a name of up to eight bytes given as `word` too
+    /// ([`short_name`]): the key is compared as one word, read with the key's length.
+    #[inline(always)]
+    fn named_short(self, offset: usize, header: Header, name: &[u8], word: Option<u64>) -> bool {
+        if header.key_len != name.len() {
+            return false;
+        }
+        match (word, word_at(self.bytes, offset + 1)) {
+            (Some(word), Some(key)) => key & low_bytes(name.len()) == word,
+            _ => self.named(offset, header, name),
+        }
+    }
+
     /// The value of the element at `offset`, read as `header`.
     fn value(self, offset: usize, header: Header) -> Option<RawValue<'a>> {
         let value_at = header.value_at(offset);
@@ -263,11 +299,12 @@ impl<'a> RawDoc<'a> {
     #[inline(never)]
     fn find_from(self, mut offset: usize, name: &[u8]) -> Found {
         let end = self.end();
+        let word = short_name(name);
         while offset < end {
             let Some(header) = Header::read_common(self.bytes, offset, end) else {
                 return self.find_rare(offset, name);
             };
-            if self.named(offset, header, name) {
+            if self.named_short(offset, header, name, word) {
                 return Found::at(offset, header);
             }
             offset += header.total();
