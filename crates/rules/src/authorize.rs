@@ -12,7 +12,7 @@ use rampart_mql::{to_json_value, ExtJsonMode, Projection};
 use crate::compile::{NamespaceRules, Permission, Role, RuleSet, User};
 use crate::explain::{DocumentExplain, FilterExplain, RoleTrial};
 use crate::expr::{Budget, Expression, Image, RawImage, RequestScope, Scope, Slots, Translation};
-use crate::static_fields::StaticFields;
+use crate::static_fields::FieldTable;
 
 /// Decides one request's reads and writes on one namespace.
 #[derive(Debug, Clone)]
@@ -25,7 +25,7 @@ pub struct Authorizer {
     /// Whether explanations record the parts that cost per role or per field.
     pub(crate) explanations: bool,
     /// Per role, its field permissions decided once for the request (lean reads only).
-    static_fields: Vec<OnceLock<Option<StaticFields>>>,
+    static_fields: Vec<OnceLock<Option<FieldTable>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -382,8 +382,11 @@ impl Authorizer {
             None => return RawReadDecision::withheld(explain),
             Some((_, _, true)) => Cow::Borrowed(document),
             Some((index, role, false)) => {
-                let redacted = match self.static_fields(index, role) {
-                    Some(fields) => crate::static_fields::visible(fields, document),
+                let by_table = self.static_fields(index, role).and_then(|table| {
+                    crate::static_fields::visible(table, self, images, document, &budget)
+                });
+                let redacted = match by_table {
+                    Some(redacted) => redacted,
                     None => crate::redact::visible_raw(
                         self,
                         role,
@@ -451,13 +454,13 @@ impl Authorizer {
 
     /// The field table of the role at `index` for lean reads, built on first use; `None`
     /// with explanations on, or when the role's field permissions depend on the document.
-    fn static_fields(&self, index: usize, role: &Role) -> Option<&StaticFields> {
+    fn static_fields(&self, index: usize, role: &Role) -> Option<&FieldTable> {
         if self.explanations {
             return None;
         }
         self.static_fields
             .get(index)?
-            .get_or_init(|| StaticFields::of(self, role))
+            .get_or_init(|| FieldTable::of(self, role))
             .as_ref()
     }
 

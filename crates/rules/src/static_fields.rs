@@ -1,23 +1,57 @@
-//! Field permissions decided once per request. When no field permission of a role reads the
-//! document (constants, `%%user`, `%%values`, `%function` of request values: the common
-//! case), which top-level and embedded fields the role may read is the same for every
-//! document of the request. Such a role gets a [`StaticFields`] table the first time a lean
-//! read needs it, and redacting a stored document is then one pass that looks each key up in
-//! the table and copies or skips the element's bytes.
+//! Field permissions decided once per request, or once per document. When no field permission
+//! of a role reads the value of the field it governs (`%%this`, `%%prev`), which top-level and
+//! embedded fields the role may read depends on the request (constants, `%%user`, `%%values`,
+//! `%function` of request values: decided once per request) and at most on the document as a
+//! whole (`additional_fields` gated by `{"owner": "%%user.id"}`: decided once per document,
+//! before the walk). Such a role gets a [`FieldTable`] the first time a lean read needs it,
+//! and redacting a stored document is then one pass that looks each key up in the table and
+//! copies or skips the element's bytes.
 //!
 //! Only lean reads ([`Authorizer::without_explanations`]) use it: explanations list each
 //! withheld field of each document, which the table does not record. A permission that fails
-//! to evaluate disables the table for the role, so the per-document path records the failure
-//! for every document as before.
+//! to evaluate for the request disables the table for the role, and one that fails for a
+//! document sends that document to the per-document path, so the failure is recorded as
+//! before.
 
 use bson::{RawDocument, RawDocumentBuf};
 use rampart_mql::raw::{element_layout, RawElement, RawWriter};
 use rampart_mql::MqlError;
 
-use crate::authorize::{Authorizer, Tri};
+use crate::authorize::{Authorizer, Images, Tri};
 use crate::compile::{FieldRules, Permission, Role};
-use crate::expr::{Budget, Scope};
+use crate::expr::{Budget, Expression, Scope};
 use crate::redact::{nested_raw, Copy, Outcome};
+
+/// A role's field table and the permissions it decides per document.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldTable {
+    fields: StaticFields,
+    /// Permissions that read the document (not the field's value), by slot: decided once per
+    /// document, slot `i` giving bit `i` of the document's outcomes.
+    per_document: Vec<Permission>,
+}
+
+/// The most permissions a table decides per document (one bit each).
+const PER_DOCUMENT: usize = 64;
+
+impl FieldTable {
+    /// The table of `role`, or `None` when one of its field permissions reads the value of
+    /// the field it governs or fails to evaluate for the request, or too many read the
+    /// document.
+    pub(crate) fn of(authorizer: &Authorizer, role: &Role) -> Option<FieldTable> {
+        let mut per_document = Vec::new();
+        let fields = compile(
+            authorizer,
+            role.fields.as_ref(),
+            role.additional_fields.as_ref(),
+            &mut per_document,
+        )?;
+        (per_document.len() <= PER_DOCUMENT).then_some(FieldTable {
+            fields,
+            per_document,
+        })
+    }
+}
 
 /// What a role may read of any document, by field name.
 #[derive(Debug, Clone)]
@@ -30,9 +64,9 @@ pub(crate) struct StaticFields {
     /// length); `u64::MAX`, which no masked key equals, for longer names.
     words: Vec<u64>,
     /// Whether fields not named are readable (`additional_fields`).
-    unlisted: bool,
-    /// Bit `i` set when `named[i]` is kept or redacted inside (not dropped), for the first 64
-    /// names; `None` when nothing can be cut short (see [`StaticFields::rest_dropped`]).
+    unlisted: Decided,
+    /// Bit `i` set when `named[i]` may be shown (not dropped outright), for the first 64
+    /// names; `None` when there are more (see [`StaticFields::rest_dropped`]).
     wanted: Option<u64>,
 }
 
@@ -40,8 +74,31 @@ pub(crate) struct StaticFields {
 enum StaticField {
     Keep,
     Drop,
+    /// Shown when the per-document permission in this slot holds.
+    PerDocument(usize),
     /// Only nested permissions: embedded fields decided by their own table.
     Nested(StaticFields),
+}
+
+/// A permission's outcome: for the request, or per document (by slot).
+#[derive(Debug, Clone, Copy)]
+enum Decided {
+    Always(bool),
+    PerDocument(usize),
+}
+
+impl Decided {
+    #[inline]
+    fn holds(self, outcomes: u64) -> bool {
+        match self {
+            Decided::Always(holds) => holds,
+            Decided::PerDocument(slot) => outcomes & slot_bit(slot) != 0,
+        }
+    }
+}
+
+fn slot_bit(slot: usize) -> u64 {
+    1u64.checked_shl(slot as u32).unwrap_or(0)
 }
 
 fn length_bit(len: usize) -> u64 {
@@ -68,16 +125,6 @@ fn name_word(name: &[u8]) -> u64 {
 }
 
 impl StaticFields {
-    /// The table of `role`, or `None` when one of its field permissions reads the document or
-    /// fails to evaluate.
-    pub(crate) fn of(authorizer: &Authorizer, role: &Role) -> Option<StaticFields> {
-        compile(
-            authorizer,
-            role.fields.as_ref(),
-            role.additional_fields.as_ref(),
-        )
-    }
-
     /// The entry for `key` and its bit (see `wanted`). `head`: the eight bytes from the key's
     /// start, when the document has them (the key's terminator and more), for keys of up to
     /// eight bytes, compared as one word.
@@ -97,12 +144,15 @@ impl StaticFields {
         Some((field, 1u64.checked_shl(found as u32).unwrap_or(0)))
     }
 
-    /// Whether every element after the fields already `seen` is withheld: fields not named
-    /// are not readable and each named field that is not dropped has been met. A reader's
-    /// read then stops there instead of reading the rest of the document.
+    /// The named fields that, once all met, leave nothing else to show in a document with
+    /// these per-document `outcomes`: `None` when fields not named are readable (or there are
+    /// too many names to track). A reader's read stops there instead of reading the rest.
     #[inline]
-    fn rest_dropped(&self, seen: u64) -> bool {
-        self.wanted.is_some_and(|wanted| seen & wanted == wanted)
+    fn cut(&self, outcomes: u64) -> Option<u64> {
+        if self.unlisted.holds(outcomes) {
+            return None;
+        }
+        self.wanted
     }
 }
 
@@ -116,31 +166,32 @@ fn compile(
     authorizer: &Authorizer,
     rules: Option<&FieldRules>,
     additional: Option<&Permission>,
+    per_document: &mut Vec<Permission>,
 ) -> Option<StaticFields> {
     let mut named: Vec<(Box<[u8]>, StaticField)> = Vec::new();
     for (name, rule) in rules.into_iter().flatten() {
         let field = if rule.has_own() {
-            if decide(authorizer, &rule.own)? {
-                StaticField::Keep
-            } else {
-                StaticField::Drop
+            match decide(authorizer, &rule.own, per_document)? {
+                Decided::Always(true) => StaticField::Keep,
+                Decided::Always(false) => StaticField::Drop,
+                Decided::PerDocument(slot) => StaticField::PerDocument(slot),
             }
         } else if !rule.fields.is_empty() {
-            StaticField::Nested(compile(authorizer, Some(&rule.fields), None)?)
+            StaticField::Nested(compile(authorizer, Some(&rule.fields), None, per_document)?)
         } else {
             StaticField::Drop
         };
         named.push((name.as_bytes().into(), field));
     }
     let unlisted = match additional {
-        Some(permission) => decide(authorizer, permission)?,
-        None => false,
+        Some(permission) => decide(authorizer, permission, per_document)?,
+        None => Decided::Always(false),
     };
     let lengths = named
         .iter()
         .fold(0, |bits, (name, _)| bits | length_bit(name.len()));
-    // Cutting a read short needs every field that is shown to have a bit.
-    let wanted = (!unlisted && named.len() <= 64).then(|| {
+    // Cutting a read short needs every field that may be shown to have a bit.
+    let wanted = (named.len() <= 64).then(|| {
         named
             .iter()
             .enumerate()
@@ -157,17 +208,32 @@ fn compile(
     })
 }
 
-/// Read, or write which implies read, as `Authorizer::either` decides it; `None` when an
-/// expression reads the document or fails.
-fn decide(authorizer: &Authorizer, permission: &Permission) -> Option<bool> {
-    if permission.reads_document() {
+/// Read, or write which implies read, as `Authorizer::either` decides it: for the request
+/// when the permission does not read the document, else a new per-document slot; `None`
+/// when it reads the field's value or fails for the request.
+fn decide(
+    authorizer: &Authorizer,
+    permission: &Permission,
+    per_document: &mut Vec<Permission>,
+) -> Option<Decided> {
+    if permission.reads_value() {
         return None;
+    }
+    if permission.reads_document() {
+        per_document.push(permission.clone());
+        return Some(Decided::PerDocument(per_document.len() - 1));
     }
     let scope = Scope::request_only(&authorizer.scope);
     let budget = Budget::default();
-    let evaluate = |expression: Option<&crate::expr::Expression>| match expression {
+    either(permission, &scope, &budget).map(Decided::Always)
+}
+
+/// Whether `permission`'s read, or else its write, holds in `scope`; `None` when one it
+/// evaluates fails.
+fn either(permission: &Permission, scope: &Scope<'_>, budget: &Budget) -> Option<bool> {
+    let evaluate = |expression: Option<&Expression>| match expression {
         None => Some(Tri::Undefined),
-        Some(expression) => match expression.evaluate(&scope, &budget) {
+        Some(expression) => match expression.evaluate(scope, budget) {
             Ok(true) => Some(Tri::True),
             Ok(false) => Some(Tri::False),
             Err(_) => None,
@@ -179,26 +245,49 @@ fn decide(authorizer: &Authorizer, permission: &Permission) -> Option<bool> {
     Some(evaluate(permission.write.as_ref())? == Tri::True)
 }
 
-/// Redacts a stored document by the table. `Ok(None)`: nothing withheld.
+/// Redacts a stored document by the table. `Ok(None)`: nothing withheld. `None` when a
+/// per-document permission fails to evaluate: the caller decides the document field by field,
+/// which records the failure.
 pub(crate) fn visible(
-    fields: &StaticFields,
+    table: &FieldTable,
+    authorizer: &Authorizer,
+    images: Images<'_>,
     document: &RawDocument,
-) -> Result<Option<RawDocumentBuf>, MqlError> {
-    object(fields, document)?.map(RawWriter::finish).transpose()
+    budget: &Budget,
+) -> Option<Result<Option<RawDocumentBuf>, MqlError>> {
+    let mut outcomes = 0u64;
+    if !table.per_document.is_empty() {
+        let scope = authorizer.scope(images);
+        for (slot, permission) in table.per_document.iter().enumerate() {
+            if either(permission, &scope, budget)? {
+                outcomes |= slot_bit(slot);
+            }
+        }
+    }
+    Some(
+        object(&table.fields, outcomes, document)
+            .and_then(|copy| copy.map(RawWriter::finish).transpose()),
+    )
 }
 
 /// The elements after the last field the table can show are not read: they are all
 /// withheld, so their bytes are neither copied nor checked (as a filter does not check the
 /// elements after the field it looks for). A document with a repeated field name keeps the
 /// repetitions met before that point only.
-fn object(fields: &StaticFields, document: &RawDocument) -> Result<Option<RawWriter>, MqlError> {
+fn object(
+    fields: &StaticFields,
+    outcomes: u64,
+    document: &RawDocument,
+) -> Result<Option<RawWriter>, MqlError> {
     let bytes = document.as_bytes();
     let end = bytes.len().saturating_sub(1);
     let mut copy = Copy::new(document);
+    let unlisted = fields.unlisted.holds(outcomes);
+    let cut = fields.cut(outcomes);
     let mut seen = 0u64;
     let mut offset = 4;
     while offset < end {
-        if fields.rest_dropped(seen) {
+        if cut.is_some_and(|cut| seen & cut == cut) {
             copy.drop_rest();
             break;
         }
@@ -207,16 +296,24 @@ fn object(fields: &StaticFields, document: &RawDocument) -> Result<Option<RawWri
             .get(offset + 1..offset + 1 + key_len)
             .unwrap_or_default();
         match fields.lookup(key, bytes.get(offset + 1..offset + 9)) {
-            None if fields.unlisted => copy.keep(size),
+            None if unlisted => copy.keep(size),
             None | Some((StaticField::Drop, _)) => copy.drop_next(size),
             Some((StaticField::Keep, bit)) => {
                 seen |= bit;
                 copy.keep(size);
             }
+            Some((StaticField::PerDocument(slot), bit)) => {
+                seen |= bit;
+                if outcomes & slot_bit(*slot) != 0 {
+                    copy.keep(size);
+                } else {
+                    copy.drop_next(size);
+                }
+            }
             Some((StaticField::Nested(inner), bit)) => {
                 seen |= bit;
                 let element = RawElement::at(document, offset).ok_or_else(bad_element)?;
-                let outcome = nested(inner, &element)?;
+                let outcome = nested(inner, outcomes, &element)?;
                 copy.apply(&element, outcome);
             }
         }
@@ -231,6 +328,13 @@ fn bad_element() -> MqlError {
 
 /// As `RawWalk::nested`: an embedded document, or an array of only documents, is redacted
 /// inside; any other value is withheld.
-fn nested(fields: &StaticFields, element: &RawElement<'_>) -> Result<Outcome, MqlError> {
-    Ok(nested_raw(element, &mut |_, inner| object(fields, inner))?.unwrap_or(Outcome::Drop))
+fn nested(
+    fields: &StaticFields,
+    outcomes: u64,
+    element: &RawElement<'_>,
+) -> Result<Outcome, MqlError> {
+    Ok(
+        nested_raw(element, &mut |_, inner| object(fields, outcomes, inner))?
+            .unwrap_or(Outcome::Drop),
+    )
 }
