@@ -515,10 +515,12 @@ impl Authorizer {
                 Gate::Decided(holds) => (Ok(*holds), true),
                 Gate::Failed(error) => (Err(error.clone()), true),
                 Gate::PerDocument => {
-                    // A gate that is one filter on the document is matched directly.
-                    let direct = images.root.zip(role.apply_when.root_filter(&self.scope));
+                    // A gate made of filters on the document is matched directly.
+                    let direct = images
+                        .root
+                        .and_then(|root| role.apply_when.match_root(&self.scope, root));
                     let outcome = match direct {
-                        Some((root, filter)) => root.matches(filter),
+                        Some(outcome) => outcome,
                         None => role.apply_when.evaluate(&self.scope(images), budget),
                     };
                     (outcome.map_err(|error| error.to_string()), false)

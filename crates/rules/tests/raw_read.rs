@@ -43,6 +43,8 @@ fn expression() -> impl Strategy<Value = Value> {
         Just(json!({"%%user.id": "u1"})),
         Just(json!({"%%root.owner": "%%this"})),
         Just(json!({"%or": [{"owner": "u2"}, {"%%this": {"%exists": false}}]})),
+        Just(json!({"owner": "%%user.id", "a": {"%exists": true}})),
+        Just(json!({"%%root.owner": {"%in": ["u1", "u2"]}, "%%root.a.b": {"%lt": 3}})),
     ]
 }
 

@@ -60,24 +60,42 @@ impl Expression {
         eval::node(&self.node, scope, budget)
     }
 
-    /// The one compiled filter this expression is, when it is a single test of a `%%root`
-    /// field (or a bare field name) whose operands do not read the document, such as the role
-    /// gate `{"owner": "%%user.id"}`: matching the document with it is the whole evaluation,
-    /// so a caller may match it directly. `None` for anything else.
-    pub(crate) fn root_filter<'a>(
-        &'a self,
-        request: &'a RequestScope,
-    ) -> Option<&'a rampart_mql::Filter> {
-        let mut node = &self.node;
-        loop {
+    /// Matches the stored document directly when this expression is a test of a `%%root`
+    /// field (or a bare field name) whose operands do not read the document, or a conjunction
+    /// of such tests, as role gates usually are (`{"owner": "%%user.id"}`,
+    /// `{"owner": "%%user.id", "region": "eu"}`): each test is then one compiled filter, and
+    /// matching them in order is the whole evaluation (the first false or failing test ends
+    /// it, as in [`Expression::evaluate`]). `None`, having matched nothing, for any other
+    /// expression.
+    pub(crate) fn match_root(
+        &self,
+        request: &RequestScope,
+        root: Image<'_>,
+    ) -> Option<Result<bool, EvalError>> {
+        let tests: &[Node] = match &self.node {
+            Node::All(children) => children,
+            Node::Test(_) => std::slice::from_ref(&self.node),
+            Node::Any(_) | Node::Constant(_) => return None,
+        };
+        fn filter<'a>(
+            node: &'a Node,
+            request: &'a RequestScope,
+        ) -> Option<&'a rampart_mql::Filter> {
             match node {
-                Node::All(children) | Node::Any(children) if children.len() == 1 => {
-                    node = children.first()?;
-                }
-                Node::Test(test) => return prepared::root_filter(test, request),
-                Node::All(_) | Node::Any(_) | Node::Constant(_) => return None,
+                Node::Test(test) => prepared::root_filter(test, request),
+                Node::All(_) | Node::Any(_) | Node::Constant(_) => None,
             }
         }
+        if tests.is_empty() || !tests.iter().all(|test| filter(test, request).is_some()) {
+            return None;
+        }
+        for test in tests {
+            match root.matches(filter(test, request)?) {
+                Ok(true) => {}
+                other => return Some(other),
+            }
+        }
+        Some(Ok(true))
     }
 
     /// Gives each test that is prepared once per request its slot in the request's
