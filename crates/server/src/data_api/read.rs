@@ -81,21 +81,21 @@ pub(crate) fn find(ex: &Execution<'_>) -> Result<Success, Failure> {
             .min(ex.max_documents),
     };
     let mut page = Vec::new();
-    let mut skipped = 0;
     // Ask the store for about one page at a time: its default batch would read (and decode)
     // far more documents than a small `limit` needs. Withheld documents only mean another batch.
     let batch = skip.saturating_add(wanted).clamp(1, MAX_BATCH);
-    visit_visible(ex, &plan, body.sort.clone(), Some(batch), &mut |document| {
+    let visible = Visible {
+        sort: body.sort.clone(),
+        batch_size: Some(batch),
+        skip,
+    };
+    visit_visible(ex, &plan, visible, &mut |document| {
         let document = match &client_projection {
             None => document,
             Some(projection) => projection
                 .apply(&document, None)
                 .map_err(|error| Failure::error(ApiError::invalid(error.message().to_owned())))?,
         };
-        if skipped < skip {
-            skipped += 1;
-            return Ok(true);
-        }
         page.push(document);
         Ok(page.len() < wanted)
     })?;
@@ -120,7 +120,7 @@ pub(crate) fn aggregate(ex: &Execution<'_>) -> Result<Success, Failure> {
     let plan = plan(ex)?;
     let mut input = Vec::new();
     let mut over = false;
-    visit_visible(ex, &plan, None, None, &mut |document| {
+    visit_visible(ex, &plan, Visible::default(), &mut |document| {
         if input.len() >= ex.max_documents {
             over = true;
             return Ok(false);
@@ -160,15 +160,28 @@ fn plan(ex: &Execution<'_>) -> Result<QueryPlan, Failure> {
     }
 }
 
+/// Which visible documents [`visit_visible`] hands over, and how the store reads them.
+#[derive(Default)]
+struct Visible {
+    sort: Option<Document>,
+    batch_size: Option<usize>,
+    /// Visible documents passed over first (`skip`): decided but neither decoded nor projected.
+    skip: usize,
+}
+
 /// Calls `visit` with each document the user may see, redacted and projected by the filters,
-/// in query order, until it returns false.
+/// in query order, after the first `visible.skip` of them, until it returns false.
 fn visit_visible(
     ex: &Execution<'_>,
     plan: &QueryPlan,
-    sort: Option<Document>,
-    batch_size: Option<usize>,
+    visible: Visible,
     visit: &mut dyn FnMut(Document) -> Result<bool, Failure>,
 ) -> Result<(), Failure> {
+    let Visible {
+        sort,
+        batch_size,
+        skip,
+    } = visible;
     let Some(query) = plan.query() else {
         return Ok(());
     };
@@ -183,6 +196,7 @@ fn visit_visible(
         .store
         .find_raw(ex.ns, options)
         .map_err(|error| Failure::store(&error))?;
+    let mut skipped = 0;
     for (index, stored) in cursor.enumerate() {
         if index % DEADLINE_EVERY == 0 {
             ex.check_deadline()?;
@@ -195,6 +209,10 @@ fn visit_visible(
         let Some(visible) = decision.document else {
             continue;
         };
+        if skipped < skip {
+            skipped += 1;
+            continue;
+        }
         let document = Document::try_from(visible.as_ref())
             .map_err(|error| Failure::internal(format!("malformed stored document: {error}")))?;
         let document = plan
