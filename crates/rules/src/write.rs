@@ -3,7 +3,7 @@
 //! for inserts; every field added, changed or removed needs write permission.
 
 use bson::{Bson, Document};
-use rampart_mql::{MqlError, Update, UpdateContext};
+use rampart_mql::{Filter, MqlError, Update, UpdateContext};
 use serde::Serialize;
 
 use crate::authorize::{Authorizer, Images, Tri};
@@ -215,6 +215,23 @@ impl Authorizer {
             changed,
             check,
         })
+    }
+
+    /// The document an upsert that matched nothing inserts, and its decision as an insert:
+    /// `update` applied (as an upsert's insert: `$setOnInsert` included) to the equalities of
+    /// the client's filter `seed`, `_id` first. An error when the update cannot apply.
+    pub fn upsert_insert(
+        &self,
+        update: &Update,
+        seed: &Filter,
+    ) -> Result<(Document, WriteDecision), MqlError> {
+        let context = UpdateContext {
+            is_upsert_insert: true,
+            ..UpdateContext::default()
+        };
+        let new = rampart_mql::with_id_first(update.upsert_document(seed, &context)?);
+        let decision = WriteDecision::combine(WriteKind::Insert, [self.authorize_insert(&new)]);
+        Ok((new, decision))
     }
 
     /// The field and schema checks of an update by `role`.

@@ -573,15 +573,10 @@ fn upsert_insert(
         Ok(filter) => filter,
         Err(error) => return Ok(refused("error", error.to_string())),
     };
-    let context = UpdateContext {
-        is_upsert_insert: true,
-        ..UpdateContext::default()
-    };
-    let new = match compiled.upsert_document(&seed_filter, &context) {
-        Ok(doc) => rampart_mql::with_id_first(doc),
+    let (new, decision) = match authorizer.upsert_insert(compiled, &seed_filter) {
+        Ok(upsert) => upsert,
         Err(error) => return Ok(refused("error", error.to_string())),
     };
-    let decision = WriteDecision::combine(WriteKind::Insert, [authorizer.authorize_insert(&new)]);
     explain.documents.extend(decision.documents.clone());
     if let Some(refused) = refusal(&decision) {
         return Ok(refused);

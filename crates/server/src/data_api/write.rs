@@ -210,14 +210,10 @@ fn upsert_document(
     compiled: &Update,
     seed: &Filter,
 ) -> Result<Document, Failure> {
-    let context = UpdateContext {
-        is_upsert_insert: true,
-        ..UpdateContext::default()
-    };
-    let new =
-        rampart_mql::with_id_first(compiled.upsert_document(seed, &context).map_err(invalid)?);
-    let decision =
-        WriteDecision::combine(WriteKind::Insert, [ex.authorizer.authorize_insert(&new)]);
+    let (new, decision) = ex
+        .authorizer
+        .upsert_insert(compiled, seed)
+        .map_err(invalid)?;
     if !decision.allowed {
         return Err(Failure::refused(&decision));
     }
