@@ -229,30 +229,68 @@ fn eval_leaf<'a, V: View<'a>>(
     position: &mut Option<usize>,
     lookups: &mut V::Lookups,
 ) -> Result<bool> {
-    let walker = Walker {
+    let walker = walker(leaf);
+    // The most common leaf, a top-level field, is tested on the field's value.
+    if let ([part], Container::Doc(doc)) = (walker.parts, root) {
+        let value = V::field(doc, &part.name, lookups)?;
+        return top_leaf::<V>(leaf, value, variables, position, lookups);
+    }
+    leaf_walk::<V>(leaf, walker, root, None, variables, position, lookups)
+}
+
+/// `leaf`, whose path is one top-level name, given that field's `value`. A value that is not
+/// an array is tested without the walk (whose result it would be: the one value, reached
+/// through no array); an array is walked from there.
+#[inline(always)]
+pub(crate) fn top_leaf<'a, V: View<'a>>(
+    leaf: &Leaf,
+    value: Option<V>,
+    variables: &Variables,
+    position: &mut Option<usize>,
+    lookups: &mut V::Lookups,
+) -> Result<bool> {
+    match (value, value.map(View::shape)) {
+        (Some(value), Some(Shape::Arr(items))) => leaf_walk::<V>(
+            leaf,
+            walker(leaf),
+            Container::Arr(items),
+            Some((value, items)),
+            variables,
+            position,
+            lookups,
+        ),
+        _ => {
+            let mut element = None;
+            let matched = test(&leaf.pred, value, variables, &mut element)?;
+            if matched && element.is_some() {
+                *position = element;
+            }
+            Ok(matched)
+        }
+    }
+}
+
+fn walker(leaf: &Leaf) -> Walker<'_> {
+    Walker {
         parts: &leaf.path.parts,
         traverse_leaf: !matches!(
             leaf.pred,
             Pred::Size(_) | Pred::ElemObject(_) | Pred::ElemValue(_)
         ),
-    };
-    // The most common leaf, a top-level field that holds no array, is tested without the
-    // walk (whose result it would be: the one value, reached through no array).
-    let mut array = None;
-    if let ([part], Container::Doc(doc)) = (walker.parts, root) {
-        let value = V::field(doc, &part.name, lookups)?;
-        match value.map(View::shape) {
-            Some(Shape::Arr(items)) => array = value.map(|value| (value, items)),
-            _ => {
-                let mut element = None;
-                let matched = test(&leaf.pred, value, variables, &mut element)?;
-                if matched && element.is_some() {
-                    *position = element;
-                }
-                return Ok(matched);
-            }
-        }
     }
+}
+
+/// The walk of `leaf`'s path from `root`, or through `array` (the value of its first
+/// component) when given.
+fn leaf_walk<'a, V: View<'a>>(
+    leaf: &Leaf,
+    walker: Walker<'_>,
+    root: Root<'a, V>,
+    array: Option<(V, V::Arr)>,
+    variables: &Variables,
+    position: &mut Option<usize>,
+    lookups: &mut V::Lookups,
+) -> Result<bool> {
     let mut outcome: Result<Option<Option<usize>>> = Ok(None);
     let mut visit = |value, offset: Option<usize>| {
         let mut element = None;

@@ -28,8 +28,8 @@ use crate::path::FieldPath;
 pub struct Filter {
     root: Node,
     variables: Variables,
-    /// The root as a [`raw::QuickEq`], when it is one.
-    quick: Option<raw::QuickEq>,
+    /// The root as a quick test on the bytes, when it is one.
+    quick: Option<Quick>,
 }
 
 /// The result of matching one document.
@@ -183,15 +183,38 @@ impl MatchOutcome {
     }
 }
 
-/// The quick form of a filter that is one top-level equality (see [`raw::QuickEq`]).
-fn quick_eq(root: &Node) -> Option<raw::QuickEq> {
-    match root {
-        Node::Leaf(leaf) if leaf.path.parts.len() == 1 => match &leaf.pred {
-            Pred::Cmp(CmpOp::Eq, operand) => raw::QuickEq::new(&leaf.path.dotted, operand),
+/// A filter that is one test of one top-level field, or its negation (`$ne`, `$nin`, `$not`,
+/// `$exists: false`): matched on the bytes by [`raw::top_leaf`].
+#[derive(Debug, Clone)]
+struct Quick {
+    /// The test as a byte comparison, for an equality with a string or an ObjectId.
+    eq: Option<raw::QuickEq>,
+    negated: bool,
+}
+
+impl Quick {
+    /// The quick form of a filter whose root is one top-level test.
+    fn of(root: &Node) -> Option<Quick> {
+        let (leaf, negated) = top_leaf(root)?;
+        let eq = match (&leaf.pred, negated) {
+            (Pred::Cmp(CmpOp::Eq, operand), false) => raw::QuickEq::new(operand),
             _ => None,
-        },
-        _ => None,
+        };
+        Some(Quick { eq, negated })
     }
+}
+
+/// The leaf a root of one top-level test is, and whether it is negated.
+fn top_leaf(root: &Node) -> Option<(&Leaf, bool)> {
+    let (leaf, negated) = match root {
+        Node::Leaf(leaf) => (leaf, false),
+        Node::Not(inner) => match inner.as_ref() {
+            Node::Leaf(leaf) => (leaf, true),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    (leaf.path.parts.len() == 1).then_some((leaf.as_ref(), negated))
 }
 
 impl Filter {
@@ -199,7 +222,7 @@ impl Filter {
     pub fn compile(filter: &Document) -> Result<Filter> {
         let root = parse::parse_filter(filter, parse::Scope::top())?;
         Ok(Filter {
-            quick: quick_eq(&root),
+            quick: Quick::of(&root),
             root,
             variables: Variables::new(),
         })
@@ -232,10 +255,10 @@ impl Filter {
     /// `$expr` decodes it for that operator). Same results as matching the decoded document;
     /// malformed bytes are an error.
     pub fn matches_raw(&self, doc: &RawDocument) -> Result<bool> {
-        if let Some(matched) = self.quick.as_ref().and_then(|quick| quick.matches(doc)) {
-            return Ok(matched);
-        }
         let mut position = None;
+        if let Some(matched) = self.quick_raw(doc, &mut position) {
+            return matched;
+        }
         let root = raw::RawDoc::new(doc);
         root.warm();
         eval::eval::<raw::RawValue<'_>>(
@@ -248,11 +271,10 @@ impl Filter {
 
     /// [`Filter::evaluate`] on a document's BSON bytes (see [`Filter::matches_raw`]).
     pub fn evaluate_raw(&self, doc: &RawDocument) -> Result<MatchOutcome> {
-        // The quick test never matches through an array: no position to report.
-        if let Some(matched) = self.quick.as_ref().and_then(|quick| quick.matches(doc)) {
-            return Ok(MatchOutcome::new(matched, None));
-        }
         let mut position = None;
+        if let Some(matched) = self.quick_raw(doc, &mut position) {
+            return matched.map(|matched| MatchOutcome::new(matched, position));
+        }
         let root = raw::RawDoc::new(doc);
         root.warm();
         let matched = eval::eval::<raw::RawValue<'_>>(
@@ -262,6 +284,20 @@ impl Filter {
             &mut position,
         )?;
         Ok(MatchOutcome::new(matched, position))
+    }
+
+    /// A filter of one top-level test, matched on `doc`'s bytes ([`raw::top_leaf`]).
+    fn quick_raw(&self, doc: &RawDocument, position: &mut Option<usize>) -> Option<Result<bool>> {
+        let quick = self.quick.as_ref()?;
+        let (leaf, _) = top_leaf(&self.root)?;
+        Some(raw::top_leaf(
+            leaf,
+            quick.eq.as_ref(),
+            quick.negated,
+            doc,
+            &self.variables,
+            position,
+        ))
     }
 
     /// Constraints per path from the top-level conjunction (see [`PathConstraint`]).

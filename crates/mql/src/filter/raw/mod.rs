@@ -23,7 +23,7 @@ use bson::{Bson, Document, RawDocument, RawDocumentBuf};
 use super::eval::{
     compare_across_types, holds, integer_value, is_nan, type_bit, BitSource, Container, Shape, View,
 };
-use super::{CmpOp, InList, Pred, RegexPred};
+use super::{CmpOp, InList, Leaf, Pred, RegexPred};
 use crate::error::{MqlError, Result};
 use crate::expr::{truthy, Expr, Variables};
 use crate::value::{compare_numbers, compare_values, decimal_to_f64, number, type_rank, Number};
@@ -118,29 +118,6 @@ pub(crate) struct Elements<'a> {
 fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
     let chunk: [u8; 8] = bytes.get(at..at.checked_add(8)?)?.try_into().ok()?;
     Some(u64::from_le_bytes(chunk))
-}
-
-/// The mask of the low `len` bytes of a word (`len` at most 8).
-#[inline(always)]
-fn low_bytes(len: usize) -> u64 {
-    u64::MAX
-        .checked_shr(64 - 8 * len.min(8) as u32)
-        .unwrap_or(0)
-}
-
-/// A name of up to eight bytes as a little-endian word (zero above its length), for comparing
-/// keys as one word; `None` for longer names. Keys hold no zero byte, so a key's word masked
-/// to the name's length equals this word only when the key is the name.
-#[inline(always)]
-pub(crate) fn short_name(name: &[u8]) -> Option<u64> {
-    if name.len() > 8 {
-        return None;
-    }
-    let mut bytes = [0u8; 8];
-    for (slot, byte) in bytes.iter_mut().zip(name) {
-        *slot = *byte;
-    }
-    Some(u64::from_le_bytes(bytes))
 }
 
 /// The length of the key starting at `at` (up to its terminating zero, which must come before
@@ -272,19 +249,6 @@ impl<'a> RawDoc<'a> {
                 .is_some_and(|key| same_key(key, name))
     }
 
-    /// [`RawDoc::named`] for a name of up to eight bytes given as `word` too
-    /// ([`short_name`]): the key is compared as one word, read with the key's length.
-    #[inline(always)]
-    fn named_short(self, offset: usize, header: Header, name: &[u8], word: Option<u64>) -> bool {
-        if header.key_len != name.len() {
-            return false;
-        }
-        match (word, word_at(self.bytes, offset + 1)) {
-            (Some(word), Some(key)) => key & low_bytes(name.len()) == word,
-            _ => self.named(offset, header, name),
-        }
-    }
-
     /// The value of the element at `offset`, read as `header`.
     fn value(self, offset: usize, header: Header) -> Option<RawValue<'a>> {
         let value_at = header.value_at(offset);
@@ -299,12 +263,11 @@ impl<'a> RawDoc<'a> {
     #[inline(never)]
     fn find_from(self, mut offset: usize, name: &[u8]) -> Found {
         let end = self.end();
-        let word = short_name(name);
         while offset < end {
             let Some(header) = Header::read_common(self.bytes, offset, end) else {
                 return self.find_rare(offset, name);
             };
-            if self.named_short(offset, header, name, word) {
+            if self.named(offset, header, name) {
                 return Found::at(offset, header);
             }
             offset += header.total();
@@ -358,16 +321,14 @@ impl<'a> RawDoc<'a> {
 /// general evaluator: the value of either type equals the operand exactly when its bytes do.
 #[derive(Debug, Clone)]
 pub(crate) struct QuickEq {
-    name: Box<[u8]>,
     tag: u8,
     /// The operand's value bytes as BSON stores them.
     value: Box<[u8]>,
 }
 
 impl QuickEq {
-    /// The quick form of `field == operand`, when the operand is a string or an ObjectId and
-    /// `field` a top-level name.
-    pub(crate) fn new(field: &str, operand: &Bson) -> Option<QuickEq> {
+    /// The quick form of `== operand`, when the operand is a string or an ObjectId.
+    pub(crate) fn new(operand: &Bson) -> Option<QuickEq> {
         let (tag, value) = match operand {
             Bson::String(text) => {
                 let length = i32::try_from(text.len() + 1).ok()?;
@@ -381,34 +342,61 @@ impl QuickEq {
             _ => return None,
         };
         Some(QuickEq {
-            name: field.as_bytes().into(),
             tag,
             value: value.into(),
         })
     }
 
-    /// Whether `doc` matches; `None` when the general evaluator must decide: the field holds an
-    /// array (any element may match) or a symbol (which compares as a string), or the bytes
-    /// are malformed (the general evaluator reports it).
+    /// Whether `value` (the field's, present) equals the operand, when its type decides it
+    /// alone: `None` for an array (any element may match) or a symbol (which compares as a
+    /// string).
     #[inline]
-    pub(crate) fn matches(&self, doc: &RawDocument) -> Option<bool> {
-        let root = RawDoc::new(doc);
-        root.warm();
-        match root.find_from(4, &self.name) {
-            Found::Missing => Some(false),
-            Found::At { at, size, tag } if tag == self.tag => {
-                let (at, size) = (at as usize, size as usize);
-                let bytes = root.bytes.get(at..at + size)?;
-                Some(bytes.len() == self.value.len() && same_key(bytes, &self.value))
-            }
-            Found::At {
-                tag: ARRAY | SYMBOL,
-                ..
-            } => None,
-            Found::At { .. } => Some(false),
-            Found::BadElement | Found::NotTerminated => None,
+    fn decides(&self, value: RawValue<'_>) -> Option<bool> {
+        if value.tag == self.tag {
+            return Some(
+                value.bytes.len() == self.value.len() && same_key(value.bytes, &self.value),
+            );
+        }
+        match value.tag {
+            ARRAY | SYMBOL => None,
+            _ => Some(false),
         }
     }
+}
+
+/// A filter whose root is `leaf` (a path of one top-level name), or its negation, on a
+/// document's bytes: the field is looked up once and its value handed to the leaf's test
+/// ([`super::eval::top_leaf`]), without the general evaluator's dispatch; `eq`, the leaf as a
+/// [`QuickEq`], compares the value's bytes when their type decides it.
+pub(crate) fn top_leaf(
+    leaf: &Leaf,
+    eq: Option<&QuickEq>,
+    negated: bool,
+    doc: &RawDocument,
+    variables: &Variables,
+    position: &mut Option<usize>,
+) -> Result<bool> {
+    let root = RawDoc::new(doc);
+    root.warm();
+    let value = root.found(root.find_from(4, leaf.path.dotted.as_bytes()))?;
+    if let Some(eq) = eq {
+        // A missing field never equals a string or an ObjectId.
+        match value.map(|value| eq.decides(value)) {
+            None => return Ok(negated),
+            Some(Some(equal)) => return Ok(equal != negated),
+            Some(None) => {}
+        }
+    }
+    let mut lookups = RawValue::lookups(Container::Doc(root), false);
+    let mut inner = None;
+    let matched = super::eval::top_leaf::<RawValue<'_>>(
+        leaf,
+        value,
+        variables,
+        if negated { &mut inner } else { position },
+        &mut lookups,
+    )?;
+    Ok(matched != negated)
 }
 
 /// Byte equality without a call into `memcmp`, for the short keys and strings of documents.
