@@ -382,12 +382,19 @@ pub(crate) fn finish_sorted<D: Stored>(
 
 /// The values of `path` in `doc` as `distinct` sees them: arrays of documents are traversed,
 /// a terminal array contributes its elements, a missing field contributes nothing.
-pub(crate) fn distinct_values(doc: &Document, path: &[String], out: &mut Vec<Bson>) {
+pub(crate) fn distinct_values(
+    doc: &RawDocument,
+    path: &[String],
+    out: &mut Vec<Bson>,
+) -> Result<()> {
+    // Only the path's top-level field is decoded.
     if let Some((head, rest)) = path.split_first() {
-        if let Some(value) = doc.get(head) {
-            distinct_walk(value, rest, out);
+        if let Some(value) = doc.get(head).map_err(StoreError::storage)? {
+            let value = Bson::try_from(value).map_err(StoreError::storage)?;
+            distinct_walk(&value, rest, out);
         }
     }
+    Ok(())
 }
 
 fn distinct_walk(value: &Bson, path: &[String], out: &mut Vec<Bson>) {

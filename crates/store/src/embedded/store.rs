@@ -292,8 +292,8 @@ impl Store for EmbeddedStore {
     fn distinct(&self, ns: &Namespace, field: &str, filter: &Document) -> Result<Vec<Bson>> {
         let path = rampart_mql::FieldPath::parse(field)?;
         let mut values = Vec::new();
-        for doc in self.read_matching::<Document>(ns, filter)? {
-            read::distinct_values(&doc, path.parts(), &mut values);
+        for doc in self.read_matching::<RawDocumentBuf>(ns, filter)? {
+            read::distinct_values(&doc, path.parts(), &mut values)?;
         }
         Ok(read::dedup_values(values))
     }
