@@ -296,3 +296,34 @@ fn many_runs_and_early_ends_copy_as_decoded_reads() {
         }
     }
 }
+
+/// A field permission that fails for the document reports its failure for every field it
+/// governs (the per-document memo keeps no failed outcome), and a lean raw read, whose field
+/// table cannot decide the document, gives the same explanation by the per-field path.
+#[test]
+fn a_failing_permission_is_reported_for_every_field_it_governs() {
+    let role = json!({
+        "name": "r",
+        "fields": {"a": {"read": true}},
+        "additional_fields": {"read": {"owner": {"$in": "%%user.id"}}}
+    });
+    let document = bson::doc! {"_id": 1, "owner": "u1", "a": 1, "b": 2, "c": 3};
+    let raw = RawDocumentBuf::try_from(&document).unwrap();
+    for explanations in [true, false] {
+        let (authorizer, _) = authorizer(vec![role.clone()], "u1", explanations).unwrap();
+        let decoded = authorizer.read(document.clone());
+        assert_eq!(decoded.document, Some(bson::doc! {"a": 1}));
+        let failures = decoded
+            .explain
+            .diagnostics
+            .iter()
+            .filter(|diagnostic| diagnostic.starts_with("additional_fields.read"))
+            .count();
+        // `_id`, `owner`, `b` and `c` each consult `additional_fields`.
+        assert_eq!(failures, 4, "{:?}", decoded.explain.diagnostics);
+        let from_raw = authorizer.read_raw(&raw);
+        assert_eq!(from_raw.explain, decoded.explain);
+        let visible = Document::try_from(from_raw.document.unwrap().as_ref()).unwrap();
+        assert_eq!(visible, bson::doc! {"a": 1});
+    }
+}
