@@ -60,13 +60,14 @@ pub(crate) struct StaticFields {
     /// Bit `n` set when a named field is `n` bytes long (names of 64 bytes or more set bit
     /// 63): most keys of a document are ruled out by their length alone.
     lengths: u64,
-    /// Per name of up to eight bytes, its bytes as a little-endian word (zero above the name's
-    /// length); `u64::MAX`, which no masked key equals, for longer names.
-    words: Vec<u64>,
+    /// Per name, its length and, for a name of up to eight bytes, its bytes as a
+    /// little-endian word (zero above the name's length; zero for longer names, which are
+    /// compared bytewise).
+    words: Vec<(usize, u64)>,
     /// Whether fields not named are readable (`additional_fields`).
     unlisted: Decided,
     /// Bit `i` set when `named[i]` may be shown (not dropped outright), for the first 64
-    /// names; `None` when there are more (see [`StaticFields::rest_dropped`]).
+    /// names; `None` when there are more (see [`StaticFields::cut`]).
     wanted: Option<u64>,
 }
 
@@ -112,10 +113,10 @@ fn low_bytes(len: usize) -> u64 {
         .unwrap_or(0)
 }
 
-/// `name` as a word for [`StaticFields::lookup`].
+/// `name` as a word for [`StaticFields::lookup`] (zero for a name of more than eight bytes).
 fn name_word(name: &[u8]) -> u64 {
     if name.len() > 8 {
-        return u64::MAX;
+        return 0;
     }
     let mut bytes = [0u8; 8];
     for (slot, byte) in bytes.iter_mut().zip(name) {
@@ -137,7 +138,10 @@ impl StaticFields {
             Some(u64::from_le_bytes(head.try_into().ok()?) & low_bytes(key.len()))
         });
         let found = match word {
-            Some(word) => self.words.iter().position(|named| *named == word),
+            Some(word) => self
+                .words
+                .iter()
+                .position(|named| *named == (key.len(), word)),
             None => self.named.iter().position(|(name, _)| same_key(name, key)),
         }?;
         let (_, field) = self.named.get(found)?;
@@ -198,7 +202,10 @@ fn compile(
             .filter(|(_, (_, field))| !matches!(field, StaticField::Drop))
             .fold(0u64, |bits, (index, _)| bits | 1 << index)
     });
-    let words = named.iter().map(|(name, _)| name_word(name)).collect();
+    let words = named
+        .iter()
+        .map(|(name, _)| (name.len(), name_word(name)))
+        .collect();
     Some(StaticFields {
         named,
         words,
