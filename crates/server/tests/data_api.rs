@@ -808,6 +808,42 @@ async fn unsupported_config_is_rejected_at_load() {
 }
 
 #[tokio::test]
+async fn every_config_problem_is_listed_at_once() {
+    let app = tempfile::tempdir().unwrap();
+    write_file(
+        app.path(),
+        "data_api_config.json",
+        r#"{"bogus": 1, "return_type": "XML", "disabled": "yes", "run_as_system": true, "also_bogus": 2}"#,
+    );
+    // A rules error too: an unknown key in a collection's rules.
+    write_file(
+        app.path(),
+        "data_sources/mongodb-atlas/db/c/rules.json",
+        r#"{"roles": [{"name": "r", "apply_when": {}, "raed": true}]}"#,
+    );
+    let error = rampart_server::data_api::load_snapshot(app.path(), &settings()).unwrap_err();
+    let text = error.to_string();
+    // Type and key errors stop the file there: the checks of values that parsed come after
+    // they are fixed.
+    for expected in ["raed", "$.bogus", "$.disabled", "$.also_bogus"] {
+        assert!(text.contains(expected), "missing {expected}: {text}");
+    }
+    assert_eq!(text.lines().count(), 4, "{text}");
+
+    write_file(
+        app.path(),
+        "data_api_config.json",
+        r#"{"return_type": "XML", "run_as_system": true, "versions": ["v9"]}"#,
+    );
+    let error = rampart_server::data_api::load_snapshot(app.path(), &settings()).unwrap_err();
+    let text = error.to_string();
+    for expected in ["raed", "$.return_type", "$.run_as_system", "$.versions"] {
+        assert!(text.contains(expected), "missing {expected}: {text}");
+    }
+    assert_eq!(text.lines().count(), 4, "{text}");
+}
+
+#[tokio::test]
 async fn actions_run_below_http_with_a_given_user() {
     use rampart_server::data_api::{parse_body, Action};
     let server = owner_server().await;

@@ -94,49 +94,79 @@ impl AppSnapshot {
     }
 }
 
-/// Loads and compiles the app in `dir`.
+/// Loads and compiles the app in `dir`. On failure the error lists every problem of the app,
+/// one per line (the rules' and `data_api_config.json`'s), so `rampart check`, start-up and
+/// reload show them all at once.
 pub fn load_snapshot(dir: &Path, settings: &DataApiSettings) -> Result<AppSnapshot, AppError> {
-    let rules = load_and_compile(dir, &LoadOptions::default())
-        .map_err(every_error)?
-        .rules;
+    let rules = load_and_compile(dir, &LoadOptions::default());
     let file = dir.join(DATA_API_CONFIG_FILE);
-    let raw = read_config_file(&file)?;
-    let config = check_config(&file, raw, settings)?;
-    Ok(AppSnapshot {
-        rules: Arc::new(rules),
-        config,
-    })
+    let config = read_config_file(&file).and_then(|raw| check_config(&file, raw, settings));
+    match (rules, config) {
+        (Ok(loaded), Ok(config)) => Ok(AppSnapshot {
+            rules: Arc::new(loaded.rules),
+            config,
+        }),
+        (rules, config) => {
+            let mut lines: Vec<String> = match rules {
+                Err(errors) => rule_errors(&errors),
+                Ok(_) => Vec::new(),
+            };
+            if let Err(errors) = config {
+                lines.extend(errors.into_iter().map(|error| error.0));
+            }
+            Err(AppError(lines.join("\n")))
+        }
+    }
 }
 
-/// Every problem of the app, one per line, so `rampart check`, start-up and reload show them
-/// all at once.
-fn every_error(errors: ConfigErrors) -> AppError {
-    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    AppError(lines.join("\n"))
+fn rule_errors(errors: &ConfigErrors) -> Vec<String> {
+    errors.iter().map(ToString::to_string).collect()
 }
 
-fn read_config_file(file: &Path) -> Result<DataApiConfigFile, AppError> {
+/// Reads `data_api_config.json` (absent: the defaults). Each key is checked on its own, so
+/// every unknown key and every value of the wrong type is reported, in the file's order.
+fn read_config_file(file: &Path) -> Result<DataApiConfigFile, Vec<AppError>> {
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return Ok(DataApiConfigFile::default())
         }
         Err(error) => {
-            return Err(AppError(format!(
+            return Err(vec![AppError(format!(
                 "cannot read `{}`: {error}",
                 file.display()
-            )))
+            ))])
         }
     };
-    let mut deserializer = serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|error| vec![AppError::at(file, "$", format!("invalid JSON: {error}"))])?;
+    let Value::Object(entries) = value else {
+        return Err(vec![AppError::at(file, "$", "expected an object")]);
+    };
+    let mut errors = Vec::new();
+    for (key, item) in &entries {
+        let single = Value::Object(std::iter::once((key.clone(), item.clone())).collect());
+        if let Err(error) = parse_config(single) {
+            errors.push(AppError::at(file, &error.0, error.1));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    parse_config(Value::Object(entries))
+        .map_err(|(path, message)| vec![AppError::at(file, &path, message)])
+}
+
+/// Deserializes the config; the error's JSON path and message.
+fn parse_config(value: Value) -> Result<DataApiConfigFile, (String, String)> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         let path = if path == "." {
             "$".to_owned()
         } else {
             format!("$.{path}")
         };
-        AppError::at(file, &path, error.inner())
+        (path, error.inner().to_string())
     })
 }
 
@@ -148,11 +178,11 @@ fn check_config(
     file: &Path,
     raw: DataApiConfigFile,
     settings: &DataApiSettings,
-) -> Result<DataApiConfig, AppError> {
-    check_unsupported(file, &raw)?;
+) -> Result<DataApiConfig, Vec<AppError>> {
+    let mut errors = unsupported(file, &raw);
     let versions = raw.versions.unwrap_or_else(|| vec!["v1".to_owned()]);
     if let Some(bad) = versions.iter().find(|v| *v != "v1" && *v != "beta") {
-        return Err(AppError::at(
+        errors.push(AppError::at(
             file,
             "$.versions",
             format!("unknown version `{bad}` (expected `v1` or `beta`)"),
@@ -162,11 +192,12 @@ fn check_config(
         None | Some("JSON") => ReturnType::Json,
         Some("EJSON") => ReturnType::Ejson,
         Some(other) => {
-            return Err(AppError::at(
+            errors.push(AppError::at(
                 file,
                 "$.return_type",
                 format!("`{other}` is neither `JSON` nor `EJSON`"),
-            ))
+            ));
+            ReturnType::Json
         }
     };
     let validation = RequestValidation::from_config(
@@ -174,68 +205,63 @@ fn check_config(
         raw.secret_name.as_deref(),
         &settings.secrets,
     )
-    .map_err(|message| AppError::at(file, "$.validation_method", message))?;
+    .map_err(|message| AppError::at(file, "$.validation_method", message));
     let can_evaluate = match &raw.can_evaluate {
-        None => None,
+        None => Ok(None),
         Some(expression) => CanEvaluate::compile(expression)
-            .map_err(|message| AppError::at(file, "$.can_evaluate", message))?,
+            .map_err(|message| AppError::at(file, "$.can_evaluate", message)),
     };
-    Ok(DataApiConfig {
-        disabled: raw.disabled,
-        versions,
-        return_type,
-        fetch_custom_user_data: raw.fetch_custom_user_data.unwrap_or(true),
-        validation,
-        can_evaluate,
-    })
+    match (validation, can_evaluate) {
+        (Ok(validation), Ok(can_evaluate)) if errors.is_empty() => Ok(DataApiConfig {
+            disabled: raw.disabled,
+            versions,
+            return_type,
+            fetch_custom_user_data: raw.fetch_custom_user_data.unwrap_or(true),
+            validation,
+            can_evaluate,
+        }),
+        (validation, can_evaluate) => {
+            errors.extend(validation.err());
+            errors.extend(can_evaluate.err());
+            Err(errors)
+        }
+    }
 }
 
-/// Keys whose meaning Rampart does not implement: an error, never a silent no-op.
-fn check_unsupported(file: &Path, raw: &DataApiConfigFile) -> Result<(), AppError> {
-    if raw.run_as_system == Some(true) {
-        return Err(not_supported(
-            file,
+/// Keys whose meaning Rampart does not implement: an error each, never a silent no-op.
+fn unsupported(file: &Path, raw: &DataApiConfigFile) -> Vec<AppError> {
+    let set = |value: Option<&str>| value.is_some_and(|text| !text.is_empty());
+    [
+        (
+            raw.run_as_system == Some(true),
             "run_as_system",
             "every Data API request runs as its authenticated user, under the rules",
-        ));
-    }
-    if raw
-        .run_as_user_id
-        .as_deref()
-        .is_some_and(|id| !id.is_empty())
-    {
-        return Err(not_supported(
-            file,
+        ),
+        (
+            set(raw.run_as_user_id.as_deref()),
             "run_as_user_id",
             "every Data API request runs as its authenticated user",
-        ));
-    }
-    if raw
-        .run_as_user_id_script_source
-        .as_deref()
-        .is_some_and(|source| !source.is_empty())
-    {
-        return Err(not_supported(
-            file,
+        ),
+        (
+            set(raw.run_as_user_id_script_source.as_deref()),
             "run_as_user_id_script_source",
             "Rampart runs no JavaScript functions",
-        ));
-    }
-    if raw.create_user_on_auth == Some(false) {
-        return Err(not_supported(
-            file,
+        ),
+        (
+            raw.create_user_on_auth == Some(false),
             "create_user_on_auth",
             "Rampart always records a user on its first authentication",
-        ));
-    }
-    if raw.log_function_arguments == Some(true) {
-        return Err(not_supported(
-            file,
+        ),
+        (
+            raw.log_function_arguments == Some(true),
             "log_function_arguments",
             "Rampart never logs request arguments",
-        ));
-    }
-    Ok(())
+        ),
+    ]
+    .into_iter()
+    .filter(|(refused, _, _)| *refused)
+    .map(|(_, key, why)| not_supported(file, key, why))
+    .collect()
 }
 
 /// The app id: `[data_api] app_id`, else `app_id` or `name` of `root_config.json` /
