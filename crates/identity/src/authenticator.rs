@@ -1,6 +1,7 @@
 //! `Authenticator`: from request headers to a user.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bson::{doc, Document};
@@ -14,7 +15,7 @@ use crate::config::{AuthConfig, CustomUserDataConfig};
 use crate::error::{IdentityConfigError, IdentityError};
 use crate::jwt::JwtVerifier;
 use crate::key_cache::{KeyCache, DEFAULT_KEY_CACHE_TTL};
-use crate::users::{custom_data, find_user, user_from_record};
+use crate::users::{custom_data, find_user, record_user, user_from_record};
 use crate::{AuthError, AuthMethod, AuthenticatedUser};
 
 const API_KEY_HEADER: &str = "apikey";
@@ -29,7 +30,13 @@ pub struct Authenticator {
     anonymous: bool,
     custom_user_data: Option<Arc<CustomUserDataConfig>>,
     verified_keys: KeyCache,
+    /// JWT users known to have a record in `rampart.users`, so that only a user's first
+    /// request (per process, and after the set is cleared at [`RECORDED_USERS`]) looks.
+    recorded: Mutex<HashSet<String>>,
 }
+
+/// The most JWT user ids remembered as recorded; the set starts over when full.
+const RECORDED_USERS: usize = 100_000;
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,6 +83,7 @@ impl Authenticator {
                     .api_key_cache_seconds
                     .map_or(DEFAULT_KEY_CACHE_TTL, Duration::from_secs),
             ),
+            recorded: Mutex::new(HashSet::new()),
         })
     }
 
@@ -95,8 +103,49 @@ impl Authenticator {
                 })
             }
         };
+        self.record(&user.id).await?;
         let user = self.with_custom_data(user).await?;
         Ok(AuthenticatedUser { user, method })
+    }
+
+    /// Makes sure a JWT user has a record in `rampart.users`. A user id that is not a valid
+    /// one (longer than 256 bytes, control characters) is refused.
+    async fn record(&self, user_id: &str) -> Result<(), AuthError> {
+        if self.is_recorded(user_id) {
+            return Ok(());
+        }
+        let store = Arc::clone(&self.store);
+        let id = user_id.to_owned();
+        let outcome = tokio::task::spawn_blocking(move || record_user(store.as_ref(), &id)).await;
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(IdentityError::InvalidUserId(_, reason))) => {
+                tracing::debug!(reason, "jwt rejected: its user id is not a valid user id");
+                return Err(AuthError::InvalidToken("invalid token".to_owned()));
+            }
+            Ok(Err(error)) => {
+                tracing::error!(%error, "recording a jwt user failed on the store");
+                return Err(AuthError::Unavailable);
+            }
+            Err(error) => {
+                tracing::error!(%error, "recording a jwt user failed");
+                return Err(AuthError::Unavailable);
+            }
+        }
+        if let Ok(mut recorded) = self.recorded.lock() {
+            if recorded.len() >= RECORDED_USERS {
+                recorded.clear();
+            }
+            recorded.insert(user_id.to_owned());
+        }
+        Ok(())
+    }
+
+    fn is_recorded(&self, user_id: &str) -> bool {
+        self.recorded
+            .lock()
+            .map(|recorded| recorded.contains(user_id))
+            .unwrap_or(false)
     }
 
     async fn api_key_user(&self, key: &str) -> Result<AuthenticatedUser, AuthError> {

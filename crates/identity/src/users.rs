@@ -1,7 +1,8 @@
 //! The users collection (`rampart.users`) and custom user data.
 //!
 //! A user record is `{_id: <user id>, type: "normal" | "server", data: {..}, created_at}`.
-//! API-key users are created with `type: "server"` the first time a key is made for them.
+//! API-key users are created with `type: "server"` the first time a key is made for them, JWT
+//! users with `type: "normal"` on their first authentication.
 
 use bson::{doc, Bson, Document};
 use rampart_rules::User;
@@ -46,6 +47,30 @@ pub(crate) fn new_server_user(user_id: &str) -> Document {
         "type": "server",
         "data": {},
         "created_at": bson::DateTime::now(),
+    }
+}
+
+/// A new normal user record (what the first JWT authentication of an unknown user stores).
+fn new_normal_user(user_id: &str) -> Document {
+    doc! {
+        "_id": user_id,
+        "type": "normal",
+        "data": {},
+        "created_at": bson::DateTime::now(),
+    }
+}
+
+/// Records `user_id` as a normal user unless it has a record (App Services'
+/// `create_user_on_auth`). Two first requests at once both try; the loser's duplicate key is
+/// the record it wanted.
+pub(crate) fn record_user(store: &dyn Store, user_id: &str) -> Result<(), IdentityError> {
+    validate_user_id(user_id)?;
+    if find_user(store, user_id)?.is_some() {
+        return Ok(());
+    }
+    match store.insert_one(&users_namespace()?, new_normal_user(user_id)) {
+        Ok(_) | Err(rampart_store::StoreError::DuplicateKey { .. }) => Ok(()),
+        Err(error) => Err(error.into()),
     }
 }
 

@@ -541,3 +541,45 @@ fn unknown_keys_are_errors() {
         assert!(error.to_string().contains("unknown field"), "{error}");
     }
 }
+
+/// The first authentication of a JWT user records it in `rampart.users` (App Services'
+/// `create_user_on_auth`); later ones find the record; a user id that is not a valid one is
+/// refused.
+#[tokio::test]
+async fn the_first_jwt_authentication_records_the_user() {
+    use rampart_identity::{SYSTEM_DATABASE, USERS_COLLECTION};
+    use rampart_store::{FindOptions, Namespace};
+    let server = rsa1_server().await;
+    let (_dir, store) = store();
+    let auth_ = authenticator(&jwks_issuer(&server.url, ""), &store);
+    let users = Namespace::new(SYSTEM_DATABASE, USERS_COLLECTION).unwrap();
+    let records = || -> Vec<bson::Document> {
+        store
+            .find(&users, FindOptions::filter(doc! {}))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert!(records().is_empty());
+    for _ in 0..2 {
+        auth(&auth_, &bearer(&rs256("k1", &claims("ada"))))
+            .await
+            .unwrap();
+    }
+    let stored = records();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0].get_str("_id").unwrap(), "ada");
+    assert_eq!(stored[0].get_str("type").unwrap(), "normal");
+    // A fresh authenticator (a restart) finds the record instead of adding another.
+    let again = authenticator(&jwks_issuer(&server.url, ""), &store);
+    auth(&again, &bearer(&rs256("k1", &claims("ada"))))
+        .await
+        .unwrap();
+    assert_eq!(records().len(), 1);
+    let too_long = "x".repeat(300);
+    assert_eq!(
+        message(&auth_, &rs256("k1", &claims(&too_long))).await,
+        INVALID
+    );
+    assert_eq!(records().len(), 1);
+}
