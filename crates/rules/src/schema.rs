@@ -157,15 +157,13 @@ impl Schema {
         request: &RequestScope,
         budget: &Budget,
     ) -> Result<(), SchemaViolation> {
-        let after_value = Bson::Document(after.clone());
-        let before_value = before.map(|doc| Bson::Document(doc.clone()));
         let walk = Walk {
             request,
             budget,
             root: after,
             prev_root: before,
         };
-        walk.check(&self.root, Some(&after_value), before_value.as_ref(), "")
+        walk.check_root(&self.root, after, before)
     }
 }
 
@@ -223,10 +221,40 @@ impl Walk<'_> {
         check_number(schema, value, path)?;
         check_string(schema, value, path)?;
         match value {
-            Bson::Document(doc) => self.check_object(schema, doc, prev, path),
+            Bson::Document(doc) => {
+                let prev_doc = match prev {
+                    Some(Bson::Document(prev)) => Some(prev),
+                    _ => None,
+                };
+                self.check_object(schema, doc, prev_doc, path)
+            }
             Bson::Array(items) => self.check_array(schema, items, prev, path),
             _ => Ok(()),
         }
+    }
+
+    /// [`Walk::check`] of the whole document. The root's tests that need it as a value (a
+    /// `validate` expression, whose `%%this` it is, and `enum`) take a copy of it; the others,
+    /// the usual case, do not.
+    fn check_root(
+        &self,
+        schema: &Node,
+        after: &Document,
+        before: Option<&Document>,
+    ) -> Result<(), SchemaViolation> {
+        if schema.validate.is_some() || schema.enumeration.is_some() {
+            let after_value = Bson::Document(after.clone());
+            let before_value = before.map(|doc| Bson::Document(doc.clone()));
+            return self.check(schema, Some(&after_value), before_value.as_ref(), "");
+        }
+        if let Some((kinds, names)) = &schema.kinds {
+            // A document's kind depends on its type alone.
+            let object = Bson::Document(Document::new());
+            if !kinds.iter().any(|kind| kind_matches(*kind, &object)) {
+                return Err(violation("", format!("must be {names}")));
+            }
+        }
+        self.check_object(schema, after, before, "")
     }
 
     fn run_validate(
@@ -253,17 +281,15 @@ impl Walk<'_> {
         }
     }
 
+    /// An embedded document (or the root) against `schema`; `prev_doc` is its value before
+    /// the write when that was a document.
     fn check_object(
         &self,
         schema: &Node,
         doc: &Document,
-        prev: Option<&Bson>,
+        prev_doc: Option<&Document>,
         path: &str,
     ) -> Result<(), SchemaViolation> {
-        let prev_doc = match prev {
-            Some(Bson::Document(prev)) => Some(prev),
-            _ => None,
-        };
         if let Some(missing) = schema
             .required
             .iter()

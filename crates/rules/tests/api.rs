@@ -297,6 +297,30 @@ fn schema_validate_sees_before_and_after() {
 }
 
 #[test]
+fn root_schema_tests_see_the_whole_document() {
+    let rw = json!({"roles": [{"name": "rw", "apply_when": {}, "write": true, "insert": true}]});
+    // A root `validate` sees the document as `%%this` and the stored one as `%%prev`.
+    let set = rules(
+        rw.clone(),
+        Some(json!({"bsonType": "object", "required": ["n"],
+            "validate": {"%or": [{"%%prev": {"%exists": false}}, {"%%this.n": {"%gte": "%%prev.n"}}]}})),
+    );
+    let authorizer = set.authorizer("mongodb-atlas", "db", "c", Some(&user("u1")), None);
+    let before = doc! {"_id": 1, "n": 5};
+    let down = authorizer.authorize_update(&before, &doc! {"_id": 1, "n": 4});
+    assert_eq!(down.outcome, WriteOutcome::Invalid);
+    let up = authorizer.authorize_update(&before, &doc! {"_id": 1, "n": 6});
+    assert_eq!(up.outcome, WriteOutcome::Allowed);
+    let missing = authorizer.authorize_insert(&doc! {"_id": 2});
+    assert_eq!(missing.outcome, WriteOutcome::Invalid);
+    // A root whose type can never be a document rejects every write.
+    let set = rules(rw, Some(json!({"bsonType": "array"})));
+    let authorizer = set.authorizer("mongodb-atlas", "db", "c", Some(&user("u1")), None);
+    let insert = authorizer.authorize_insert(&doc! {"_id": 3});
+    assert_eq!(insert.outcome, WriteOutcome::Invalid);
+}
+
+#[test]
 fn unknown_keys_are_rejected_with_their_path() {
     let mut source = DataSourceConfig::default();
     let bad = json!({"roles": [{"name": "r", "apply_when": {}, "raed": true}]});
