@@ -579,6 +579,24 @@ fn count_distinct_and_estimated_count() {
             .unwrap(),
         2
     );
+    // skip and limit bound the count (a limit stops the scan early).
+    for (skip, limit, expected) in [
+        (0, Some(2), 2),
+        (2, Some(5), 1),
+        (3, Some(1), 0),
+        (5, None, 0),
+        (0, Some(0), 3),
+        (u64::MAX, Some(u64::MAX), 0),
+        (1, Some(u64::MAX), 2),
+    ] {
+        assert_eq!(
+            store
+                .count_documents(&ns("c"), &doc! {}, skip, limit)
+                .unwrap(),
+            expected,
+            "skip {skip}, limit {limit:?}"
+        );
+    }
     assert_eq!(store.estimated_document_count(&ns("c")).unwrap(), 3);
     assert_eq!(store.estimated_document_count(&ns("none")).unwrap(), 0);
     let tags = store.distinct(&ns("c"), "tags", &doc! {}).unwrap();

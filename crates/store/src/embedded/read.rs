@@ -73,6 +73,24 @@ impl Stored for Document {
     }
 }
 
+/// Nothing of a matching document: what counting needs. Hits of it are never projected or
+/// sorted (`count_documents` has neither).
+pub(crate) struct Counted;
+
+impl Stored for Counted {
+    fn from_stored(_: &RawDocument) -> Result<Counted> {
+        Ok(Counted)
+    }
+
+    fn project(self, _: &Projection, _: Option<usize>) -> Result<Counted> {
+        Ok(Counted)
+    }
+
+    fn sort(hits: Vec<Hit<Counted>>, _: &SortSpec) -> Result<Vec<Hit<Counted>>> {
+        Ok(hits)
+    }
+}
+
 impl Stored for RawDocumentBuf {
     fn from_stored(raw: &RawDocument) -> Result<RawDocumentBuf> {
         Ok(raw.to_owned())

@@ -274,8 +274,16 @@ impl Store for EmbeddedStore {
         limit: Option<u64>,
     ) -> Result<u64> {
         let (skip, limit) = read::window(skip, limit);
-        // Counting needs no decoding: the matches' bytes are enough.
-        let count = self.read_matching::<RawDocumentBuf>(ns, filter)?.len();
+        let filter = Filter::compile(filter)?;
+        let txn = self.read()?;
+        let Some(entry) = self.entry(&txn, ns)? else {
+            return Ok(0);
+        };
+        let plan = plan::choose(&filter, &entry);
+        // Counting keeps nothing of a match, and a limit stops the scan once it is reached.
+        let stop_after = (limit != usize::MAX).then(|| skip.saturating_add(limit));
+        let count =
+            read::matching::<read::Counted, _>(&txn, &entry, &filter, &plan, stop_after)?.len();
         Ok(count.saturating_sub(skip).min(limit) as u64)
     }
 
