@@ -65,32 +65,24 @@ impl Expression {
     /// of such tests, as role gates usually are (`{"owner": "%%user.id"}`,
     /// `{"owner": "%%user.id", "region": "eu"}`): each test is then one compiled filter, and
     /// matching them in order is the whole evaluation (the first false or failing test ends
-    /// it, as in [`Expression::evaluate`]). `None`, having matched nothing, for any other
-    /// expression.
+    /// it, as in [`Expression::evaluate`]). `None` for any other expression: the caller then
+    /// evaluates it from the start (matching has no effects, so tests already matched here
+    /// decide the same there).
     pub(crate) fn match_root(
         &self,
         request: &RequestScope,
         root: Image<'_>,
     ) -> Option<Result<bool, EvalError>> {
         let tests: &[Node] = match &self.node {
-            Node::All(children) => children,
+            Node::All(children) if !children.is_empty() => children,
             Node::Test(_) => std::slice::from_ref(&self.node),
-            Node::Any(_) | Node::Constant(_) => return None,
+            Node::All(_) | Node::Any(_) | Node::Constant(_) => return None,
         };
-        fn filter<'a>(
-            node: &'a Node,
-            request: &'a RequestScope,
-        ) -> Option<&'a rampart_mql::Filter> {
-            match node {
-                Node::Test(test) => prepared::root_filter(test, request),
-                Node::All(_) | Node::Any(_) | Node::Constant(_) => None,
-            }
-        }
-        if tests.is_empty() || !tests.iter().all(|test| filter(test, request).is_some()) {
-            return None;
-        }
         for test in tests {
-            match root.matches(filter(test, request)?) {
+            let Node::Test(test) = test else {
+                return None;
+            };
+            match root.matches(prepared::root_filter(test, request)?) {
                 Ok(true) => {}
                 other => return Some(other),
             }
