@@ -28,8 +28,9 @@ use crate::path::FieldPath;
 pub struct Filter {
     root: Node,
     variables: Variables,
-    /// The root as a quick test on the bytes, when it is one.
-    quick: Option<Quick>,
+    /// When the root is one top-level equality with a string or an ObjectId: its operand as
+    /// stored bytes, for [`Filter::quick_raw`].
+    quick_eq: Option<raw::QuickEq>,
 }
 
 /// The result of matching one document.
@@ -183,24 +184,14 @@ impl MatchOutcome {
     }
 }
 
-/// A filter that is one test of one top-level field, or its negation (`$ne`, `$nin`, `$not`,
-/// `$exists: false`): matched on the bytes by [`raw::top_leaf`].
-#[derive(Debug, Clone)]
-struct Quick {
-    /// The test as a byte comparison, for an equality with a string or an ObjectId.
-    eq: Option<raw::QuickEq>,
-    negated: bool,
-}
-
-impl Quick {
-    /// The quick form of a filter whose root is one top-level test.
-    fn of(root: &Node) -> Option<Quick> {
-        let (leaf, negated) = top_leaf(root)?;
-        let eq = match (&leaf.pred, negated) {
-            (Pred::Cmp(CmpOp::Eq, operand), false) => raw::QuickEq::new(operand),
+/// The byte form of a root that is one top-level equality with a string or an ObjectId.
+fn quick_eq(root: &Node) -> Option<raw::QuickEq> {
+    match top_leaf(root)? {
+        (leaf, false) => match &leaf.pred {
+            Pred::Cmp(CmpOp::Eq, operand) => raw::QuickEq::new(operand),
             _ => None,
-        };
-        Some(Quick { eq, negated })
+        },
+        (_, true) => None,
     }
 }
 
@@ -222,7 +213,7 @@ impl Filter {
     pub fn compile(filter: &Document) -> Result<Filter> {
         let root = parse::parse_filter(filter, parse::Scope::top())?;
         Ok(Filter {
-            quick: Quick::of(&root),
+            quick_eq: quick_eq(&root),
             root,
             variables: Variables::new(),
         })
@@ -286,14 +277,14 @@ impl Filter {
         Ok(MatchOutcome::new(matched, position))
     }
 
-    /// A filter of one top-level test, matched on `doc`'s bytes ([`raw::top_leaf`]).
+    /// A filter of one top-level test (or its negation: `$ne`, `$nin`, `$not`, `$exists:
+    /// false`), matched on `doc`'s bytes ([`raw::top_leaf`]); `None` for any other filter.
     fn quick_raw(&self, doc: &RawDocument, position: &mut Option<usize>) -> Option<Result<bool>> {
-        let quick = self.quick.as_ref()?;
-        let (leaf, _) = top_leaf(&self.root)?;
+        let (leaf, negated) = top_leaf(&self.root)?;
         Some(raw::top_leaf(
             leaf,
-            quick.eq.as_ref(),
-            quick.negated,
+            self.quick_eq.as_ref(),
+            negated,
             doc,
             &self.variables,
             position,
