@@ -38,14 +38,20 @@ impl EmbeddedStore {
     }
 
     /// Matching documents on a fresh snapshot, in `_id` order.
-    fn read_matching<D: Stored>(&self, ns: &Namespace, filter: &Document) -> Result<Vec<D>> {
+    /// The matches of `filter`, the first `stop_after` of them when given.
+    fn read_matching<D: Stored>(
+        &self,
+        ns: &Namespace,
+        filter: &Document,
+        stop_after: Option<usize>,
+    ) -> Result<Vec<D>> {
         let filter = Filter::compile(filter)?;
         let txn = self.read()?;
         let Some(entry) = self.entry(&txn, ns)? else {
             return Ok(Vec::new());
         };
         let plan = plan::choose(&filter, &entry);
-        let hits = read::matching(&txn, &entry, &filter, &plan, None)?;
+        let hits = read::matching(&txn, &entry, &filter, &plan, stop_after)?;
         Ok(hits.into_iter().map(|hit| hit.doc).collect())
     }
 
@@ -274,16 +280,11 @@ impl Store for EmbeddedStore {
         limit: Option<u64>,
     ) -> Result<u64> {
         let (skip, limit) = read::window(skip, limit);
-        let filter = Filter::compile(filter)?;
-        let txn = self.read()?;
-        let Some(entry) = self.entry(&txn, ns)? else {
-            return Ok(0);
-        };
-        let plan = plan::choose(&filter, &entry);
         // Counting keeps nothing of a match, and a limit stops the scan once it is reached.
         let stop_after = (limit != usize::MAX).then(|| skip.saturating_add(limit));
-        let count =
-            read::matching::<read::Counted, _>(&txn, &entry, &filter, &plan, stop_after)?.len();
+        let count = self
+            .read_matching::<read::Counted>(ns, filter, stop_after)?
+            .len();
         Ok(count.saturating_sub(skip).min(limit) as u64)
     }
 
@@ -300,7 +301,7 @@ impl Store for EmbeddedStore {
     fn distinct(&self, ns: &Namespace, field: &str, filter: &Document) -> Result<Vec<Bson>> {
         let path = rampart_mql::FieldPath::parse(field)?;
         let mut values = Vec::new();
-        for doc in self.read_matching::<RawDocumentBuf>(ns, filter)? {
+        for doc in self.read_matching::<RawDocumentBuf>(ns, filter, None)? {
             read::distinct_values(&doc, path.parts(), &mut values)?;
         }
         Ok(read::dedup_values(values))
