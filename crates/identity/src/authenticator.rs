@@ -1,7 +1,7 @@
 //! `Authenticator`: from request headers to a user.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use bson::{doc, Document};
@@ -32,7 +32,7 @@ pub struct Authenticator {
     verified_keys: KeyCache,
     /// JWT users known to have a record in `rampart.users`, so that only a user's first
     /// request (per process, and after the set is cleared at [`RECORDED_USERS`]) looks.
-    recorded: Mutex<HashSet<String>>,
+    recorded: RwLock<HashSet<String>>,
 }
 
 /// The most JWT user ids remembered as recorded; the set starts over when full.
@@ -83,7 +83,7 @@ impl Authenticator {
                     .api_key_cache_seconds
                     .map_or(DEFAULT_KEY_CACHE_TTL, Duration::from_secs),
             ),
-            recorded: Mutex::new(HashSet::new()),
+            recorded: RwLock::new(HashSet::new()),
         })
     }
 
@@ -132,7 +132,7 @@ impl Authenticator {
                 return Err(AuthError::Unavailable);
             }
         }
-        if let Ok(mut recorded) = self.recorded.lock() {
+        if let Ok(mut recorded) = self.recorded.write() {
             if recorded.len() >= RECORDED_USERS {
                 recorded.clear();
             }
@@ -143,7 +143,7 @@ impl Authenticator {
 
     fn is_recorded(&self, user_id: &str) -> bool {
         self.recorded
-            .lock()
+            .read()
             .map(|recorded| recorded.contains(user_id))
             .unwrap_or(false)
     }
