@@ -77,18 +77,21 @@ impl<'a> RawDoc<'a> {
         }
     }
 
-    /// Loads one byte of each cache line of the document's first `WARM_BYTES`. Reading
+    /// Loads one byte of every other cache line of the document's first `WARM_BYTES`. Reading
     /// elements is a dependent chain (each offset comes from the previous length), so on a
     /// document that is not in cache every line would miss in turn; these loads are
-    /// independent and their misses overlap. Costs a few nanoseconds on a cached document.
+    /// independent and their misses overlap. The hardware fetches the neighbouring line of
+    /// each (a pair of 64-byte lines): loading one byte per 128 was 3.5% faster over the
+    /// `mql-vs-mingo` filters than one per 64, in cache and out of it, and one per 256 was
+    /// 7% slower out of cache. Costs a few nanoseconds on a cached document.
     pub(crate) fn warm(self) {
-        const LINE: usize = 64;
+        const STRIDE: usize = 128;
         const WARM_BYTES: usize = 1024;
         let head = self.bytes.get(..WARM_BYTES).unwrap_or(self.bytes);
         // A serial fold, so that it is not vectorised into a gather of every byte.
         let touched = head
             .iter()
-            .step_by(LINE)
+            .step_by(STRIDE)
             .fold(0u64, |acc, byte| acc.rotate_left(5) ^ u64::from(*byte));
         std::hint::black_box(touched);
     }
