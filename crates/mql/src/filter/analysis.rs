@@ -37,6 +37,8 @@ fn leaf_constraint(pred: &Pred) -> Option<PathConstraint> {
         Pred::Cmp(CmpOp::Eq, value) if indexable(value) => {
             Some(PathConstraint::AnyOf(vec![value.clone()]))
         }
+        // Matches nothing: an index answers it without reading a document.
+        Pred::Never => Some(PathConstraint::AnyOf(Vec::new())),
         Pred::In(list)
             if list.regexes.is_empty() && !list.has_null && list.values.iter().all(indexable) =>
         {

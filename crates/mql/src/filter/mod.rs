@@ -31,6 +31,9 @@ pub struct Filter {
     /// When the root is one top-level equality with a string or an ObjectId: its operand as
     /// stored bytes, for [`Filter::quick_raw`].
     quick_eq: Option<raw::QuickEq>,
+    /// The outcome for every document, when the filter decides it without reading one (`{}`,
+    /// `$in: []`, `$all: []`, a conjunction holding one of them): no document is read.
+    constant: Option<bool>,
 }
 
 /// The result of matching one document.
@@ -195,6 +198,34 @@ fn quick_eq(root: &Node) -> Option<raw::QuickEq> {
     }
 }
 
+/// The outcome of `node` on any document, when it does not depend on the document (a
+/// conjunction with a clause that never holds, and so on); `None` when it may.
+fn constant(node: &Node) -> Option<bool> {
+    match node {
+        Node::Const(value) => Some(*value),
+        Node::Leaf(leaf) => matches!(leaf.pred, Pred::Never).then_some(false),
+        Node::Expr(_) => None,
+        Node::Not(child) => constant(child).map(|value| !value),
+        Node::And(children) => all_or_any(children, false),
+        Node::Or(children) => all_or_any(children, true),
+        Node::Nor(children) => all_or_any(children, true).map(|value| !value),
+    }
+}
+
+/// For a conjunction (`decisive` false) or a disjunction (`decisive` true): `decisive` when a
+/// child is constantly `decisive`, the other outcome when all children are constantly that.
+fn all_or_any(children: &[Node], decisive: bool) -> Option<bool> {
+    let mut all_constant = true;
+    for child in children {
+        match constant(child) {
+            Some(value) if value == decisive => return Some(decisive),
+            Some(_) => {}
+            None => all_constant = false,
+        }
+    }
+    all_constant.then_some(!decisive)
+}
+
 /// The leaf a root of one top-level test is, and whether it is negated.
 fn top_leaf(root: &Node) -> Option<(&Leaf, bool)> {
     let (leaf, negated) = match root {
@@ -214,6 +245,7 @@ impl Filter {
         let root = parse::parse_filter(filter, parse::Scope::top())?;
         Ok(Filter {
             quick_eq: quick_eq(&root),
+            constant: constant(&root),
             root,
             variables: Variables::new(),
         })
@@ -221,6 +253,9 @@ impl Filter {
 
     /// Whether `doc` matches. Errors only from `$expr` evaluation.
     pub fn matches(&self, doc: &Document) -> Result<bool> {
+        if let Some(matched) = self.constant {
+            return Ok(matched);
+        }
         let mut position = None;
         eval::eval::<&Bson>(
             &self.root,
@@ -232,6 +267,9 @@ impl Filter {
 
     /// Matches `doc` and reports the array position for the positional operator.
     pub fn evaluate(&self, doc: &Document) -> Result<MatchOutcome> {
+        if let Some(matched) = self.constant {
+            return Ok(MatchOutcome::new(matched, None));
+        }
         let mut position = None;
         let matched = eval::eval::<&Bson>(
             &self.root,
@@ -277,9 +315,13 @@ impl Filter {
         Ok(MatchOutcome::new(matched, position))
     }
 
-    /// A filter of one top-level test (or its negation: `$ne`, `$nin`, `$not`, `$exists:
-    /// false`), matched on `doc`'s bytes ([`raw::top_leaf`]); `None` for any other filter.
+    /// A constant filter, or one of one top-level test (or its negation: `$ne`, `$nin`, `$not`,
+    /// `$exists: false`) matched on `doc`'s bytes ([`raw::top_leaf`]); `None` for any other
+    /// filter.
     fn quick_raw(&self, doc: &RawDocument, position: &mut Option<usize>) -> Option<Result<bool>> {
+        if let Some(matched) = self.constant {
+            return Some(Ok(matched));
+        }
         let (leaf, negated) = top_leaf(&self.root)?;
         Some(raw::top_leaf(
             leaf,

@@ -176,7 +176,6 @@ fn conds_to_node(path: &Path, conds: Vec<Cond>) -> Node {
     let mut nodes: Vec<Node> = conds
         .into_iter()
         .map(|cond| match cond {
-            Cond::Is(Pred::Never) => Node::Const(false),
             Cond::Is(pred) => Node::Leaf(Box::new(Leaf {
                 path: path.clone(),
                 pred,
@@ -229,8 +228,8 @@ fn parse_operator(path: &str, op: &str, operand: &Bson, scope: Scope) -> Result<
             }
             not(Pred::Cmp(CmpOp::Eq, comparand(op, operand)?))
         }
-        "$in" => is(Pred::In(parse_in(op, operand)?)),
-        "$nin" => not(Pred::In(parse_in(op, operand)?)),
+        "$in" => is(in_pred(parse_in(op, operand)?)),
+        "$nin" => not(in_pred(parse_in(op, operand)?)),
         "$exists" if exists_operand(operand) => is(Pred::Exists),
         "$exists" => not(Pred::Exists),
         "$type" => is(Pred::Type(parse_type(path, operand)?)),
@@ -299,6 +298,16 @@ fn parse_regex(operand: &Bson, options: Option<&str>) -> Result<RegexPred> {
             }
         }
         _ => Err(MqlError::bad_value("`$regex` has to be a string")),
+    }
+}
+
+/// `$in` over `list`: an empty list matches nothing, whatever the value (MongoDB's optimizer
+/// reads it as `$alwaysFalse` too).
+fn in_pred(list: InList) -> Pred {
+    if list.values.is_empty() && list.regexes.is_empty() {
+        Pred::Never
+    } else {
+        Pred::In(list)
     }
 }
 

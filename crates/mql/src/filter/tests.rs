@@ -144,6 +144,61 @@ fn constraints_skip_what_an_index_cannot_answer() {
     );
 }
 
+#[test]
+fn a_test_that_never_holds_is_a_lookup_of_nothing() {
+    for filter in [
+        doc! {"a": {"$in": []}},
+        doc! {"a": {"$all": []}},
+        doc! {"a": {"$gt": 1, "$in": []}},
+    ] {
+        assert!(
+            constraints(filter.clone()).contains(&("a".to_owned(), PathConstraint::AnyOf(vec![]))),
+            "{filter}"
+        );
+    }
+}
+
+#[test]
+fn constant_filters_read_no_document() {
+    // Not even a malformed one: the outcome does not depend on the document.
+    let malformed = bson::RawDocument::from_bytes(&[6, 0, 0, 0, 0x10, 0]).unwrap();
+    assert!(Filter::compile(&doc! {"a": 1})
+        .unwrap()
+        .matches_raw(malformed)
+        .is_err());
+    for (filter, outcome) in [
+        (doc! {}, true),
+        (doc! {"a": {"$in": []}}, false),
+        (doc! {"a": {"$nin": []}}, true),
+        (
+            doc! {"$and": [{"a": {"$all": []}}, {"$expr": {"$divide": [1, 0]}}]},
+            false,
+        ),
+        (doc! {"$or": [{"a": {"$nin": []}}, {"b": 1}]}, true),
+        (doc! {"$nor": [{"a": {"$in": []}}]}, true),
+    ] {
+        let compiled = Filter::compile(&filter).unwrap();
+        assert_eq!(compiled.constant, Some(outcome), "{filter}");
+        assert_eq!(
+            compiled.matches_raw(malformed).unwrap(),
+            outcome,
+            "{filter}"
+        );
+        assert_eq!(
+            compiled.matches(&doc! {"a": 1}).unwrap(),
+            outcome,
+            "{filter}"
+        );
+    }
+    for filter in [
+        doc! {"$or": [{"a": {"$in": []}}, {"b": 1}]},
+        doc! {"$and": [{"a": {"$nin": []}}, {"b": 1}]},
+        doc! {"$expr": true},
+    ] {
+        assert_eq!(Filter::compile(&filter).unwrap().constant, None, "{filter}");
+    }
+}
+
 fn seed(filter: Document) -> crate::Result<Document> {
     Filter::compile(&filter).unwrap().upsert_seed()
 }
