@@ -1,9 +1,10 @@
 //! Rampart's side of `bench/rules-vs-casl`: reads the generated documents (JSON Lines, not
 //! timed), encodes them once to BSON back to back in one buffer (as a store page holds them;
 //! not timed), compiles the policy of `benches/support/policy.rs`, and for each user times role
-//! choice plus redaction over every document: `Authorizer::read_raw` on the stored bytes (what
-//! the Data API runs), and, reported on its own line, `Authorizer::read` on decoded
-//! `bson::Document`s (which must give the same output). Writes, per run, the visible
+//! choice plus redaction over every document: `Authorizer::read_raw_into` on the stored bytes,
+//! the copies of a batch appended to one buffer (what the Data API runs, one document at a
+//! time), and, reported on its own line, `Authorizer::read` on decoded `bson::Document`s
+//! (which must give the same output). Writes, per run, the visible
 //! output for the comparison with CASL (`visible-<roles>-<user>.txt`: one line per document,
 //! `-` when withheld, else its visible top-level field names sorted and comma-separated;
 //! `sample-<roles>-<user>.jsonl`: the first 1,000 visible documents, keys sorted) and prints a
@@ -33,11 +34,9 @@ use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use std::borrow::Cow;
-
 use bson::{Document, RawDocument, RawDocumentBuf};
 use policy::Shape;
-use rampart_rules::{RuleSet, User};
+use rampart_rules::{RawVisible, RuleSet, User};
 use serde_json::{json, Map, Value};
 
 /// Documents decided between two clock readings; cloning the next batch is not timed.
@@ -187,7 +186,7 @@ impl Arena {
 /// Which read is timed.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Input {
-    /// `read_raw` on the stored bytes.
+    /// `read_raw_into` on the stored bytes.
     Raw,
     /// `read` on decoded documents (cloned outside the timed sections).
     Decoded,
@@ -239,17 +238,27 @@ fn run(
         }
         return Duration::as_secs_f64(&elapsed);
     }
+    let mut copies: Vec<u8> = Vec::new();
     for raw in arena.documents().take(warmup) {
-        std::hint::black_box(authorizer.read_raw(raw));
+        copies.clear();
+        std::hint::black_box(authorizer.read_raw_into(raw, &mut copies));
     }
     let raws: Vec<&RawDocument> = arena.documents().collect();
-    let mut decided: Vec<Option<Cow<'_, RawDocument>>> = Vec::with_capacity(BATCH);
+    let mut decided: Vec<RawVisible> = Vec::with_capacity(BATCH);
     for chunk in raws.chunks(BATCH) {
+        // The redacted copies of a batch go back to back into one buffer, as a server's page
+        // of answers would (the buffer keeps its size from batch to batch).
+        copies.clear();
         let start = Instant::now();
-        decided.extend(chunk.iter().map(|raw| authorizer.read_raw(raw).document));
+        decided.extend(
+            chunk
+                .iter()
+                .map(|raw| authorizer.read_raw_into(raw, &mut copies).visible),
+        );
         elapsed += start.elapsed();
-        for visible in decided.drain(..) {
-            output.record(visible.map(|raw| Document::try_from(raw.as_ref()).unwrap()));
+        for (raw, visible) in chunk.iter().zip(decided.drain(..)) {
+            let shown = visible.document(raw, &copies);
+            output.record(shown.map(|raw| Document::try_from(raw).unwrap()));
         }
     }
     Duration::as_secs_f64(&elapsed)

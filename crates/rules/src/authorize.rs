@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
-use bson::{Bson, Document, RawDocument};
+use bson::{Bson, Document, RawDocument, RawDocumentBuf};
 use rampart_mql::{to_json_value, ExtJsonMode, Projection};
 
 use crate::compile::{NamespaceRules, Permission, Role, RuleSet, User};
@@ -208,6 +208,57 @@ impl RawReadDecision<'_> {
     }
 }
 
+/// What [`Authorizer::read_raw_into`] shows of a stored document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawVisible {
+    /// Nothing: the document is withheld (the explanation says why).
+    Withheld,
+    /// Every field: the stored bytes are the answer.
+    Whole,
+    /// A redacted copy, appended to the caller's buffer at this offset (its length prefix
+    /// says where it ends: a caller may append several answers to one buffer).
+    Copied(usize),
+}
+
+/// A read decision for one stored document's bytes, its copy in the caller's buffer
+/// ([`Authorizer::read_raw_into`]).
+#[derive(Debug, Clone)]
+pub struct RawReadInto {
+    /// What is shown.
+    pub visible: RawVisible,
+    /// Why.
+    pub explain: DocumentExplain,
+    /// Set when the stored bytes are malformed (the document is then withheld): a caller
+    /// should report it rather than quietly leave the document out.
+    pub malformed: Option<String>,
+}
+
+impl RawVisible {
+    /// The document shown: `stored` itself, or the copy in `out` (the buffer given to
+    /// [`Authorizer::read_raw_into`]); `None` when withheld.
+    pub fn document<'a>(self, stored: &'a RawDocument, out: &'a [u8]) -> Option<&'a RawDocument> {
+        match self {
+            RawVisible::Withheld => None,
+            RawVisible::Whole => Some(stored),
+            RawVisible::Copied(start) => {
+                let prefix: [u8; 4] = out.get(start..start + 4)?.try_into().ok()?;
+                let length = usize::try_from(i32::from_le_bytes(prefix)).ok()?;
+                RawDocument::from_bytes(out.get(start..start + length)?).ok()
+            }
+        }
+    }
+}
+
+impl RawReadInto {
+    fn withheld(explain: DocumentExplain) -> Self {
+        RawReadInto {
+            visible: RawVisible::Withheld,
+            explain,
+            malformed: None,
+        }
+    }
+}
+
 impl Authorizer {
     /// Leaves out of each document's explanation the parts that cost an allocation per role
     /// or per field: `id`, `roles_tried` and `withheld_fields`. Decisions do not change, and
@@ -374,49 +425,89 @@ impl Authorizer {
     /// Values are decoded only for an expression that needs them (`%%this`, `%%root` as a
     /// value, `%function` arguments). Malformed bytes withhold the document.
     pub fn read_raw<'d>(&self, document: &'d RawDocument) -> RawReadDecision<'d> {
+        let mut copy = Vec::new();
+        let RawReadInto {
+            visible,
+            explain,
+            malformed,
+        } = self.read_raw_into(document, &mut copy);
+        let document = match visible {
+            RawVisible::Withheld => None,
+            RawVisible::Whole => Some(Cow::Borrowed(document)),
+            // The copy is the whole buffer.
+            RawVisible::Copied(_) => match RawDocumentBuf::from_bytes(copy) {
+                Ok(copy) => Some(Cow::Owned(copy)),
+                Err(error) => {
+                    let message = format!("redacted copy: {error}");
+                    return RawReadDecision {
+                        malformed: Some(message),
+                        ..RawReadDecision::withheld(explain)
+                    };
+                }
+            },
+        };
+        RawReadDecision {
+            document,
+            explain,
+            malformed,
+        }
+    }
+
+    /// [`Authorizer::read_raw`] with the redacted copy appended to `out`, a buffer the caller
+    /// reuses from document to document (or fills with a page of answers): no allocation per
+    /// document once the buffer has grown. On [`RawVisible::Whole`] and
+    /// [`RawVisible::Withheld`], `out` is left as it was.
+    pub fn read_raw_into(&self, document: &RawDocument, out: &mut Vec<u8>) -> RawReadInto {
+        let start = out.len();
         let budget = Budget::default();
         let mut explain = self.new_explain_raw(document);
         let image = RawImage::new(document);
         let images = Images::stored(Image::Raw(&image));
-        let visible = match self.read_role(images, &budget, &mut explain) {
-            None => return RawReadDecision::withheld(explain),
-            Some((_, _, true)) => Cow::Borrowed(document),
-            Some((index, role, false)) => {
-                let by_table = self.static_fields(index, role).and_then(|table| {
-                    crate::static_fields::visible(table, self, images, document, &budget)
-                });
-                let redacted = match by_table {
-                    Some(redacted) => redacted,
-                    None => crate::redact::visible_raw(
+        let copied = match self.read_role(images, &budget, &mut explain) {
+            None => return RawReadInto::withheld(explain),
+            Some((_, _, true)) => Ok(false),
+            Some((index, role, false)) => self
+                .static_fields(index, role)
+                .and_then(|table| {
+                    crate::static_fields::visible(table, self, images, document, &budget, out)
+                })
+                .unwrap_or_else(|| {
+                    crate::redact::visible_raw(
                         self,
                         role,
                         images,
                         document,
                         &budget,
                         &mut explain,
-                    ),
+                        out,
+                    )
+                }),
+        };
+        let visible = match copied {
+            Ok(false) => RawVisible::Whole,
+            Ok(true) => RawVisible::Copied(start),
+            Err(error) => {
+                out.truncate(start);
+                let message = format!("malformed stored document: {error}");
+                explain.failed_check = Some(message.clone());
+                return RawReadInto {
+                    malformed: Some(message),
+                    ..RawReadInto::withheld(explain)
                 };
-                match redacted {
-                    Ok(None) => Cow::Borrowed(document),
-                    Ok(Some(copy)) => Cow::Owned(copy),
-                    Err(error) => {
-                        let message = format!("malformed stored document: {error}");
-                        explain.failed_check = Some(message.clone());
-                        return RawReadDecision {
-                            malformed: Some(message),
-                            ..RawReadDecision::withheld(explain)
-                        };
-                    }
-                }
             }
         };
         // A length prefix and a terminator: no element.
-        if visible.as_bytes().len() <= 5 {
+        let empty = match visible {
+            RawVisible::Copied(start) => out.len() - start <= 5,
+            _ => document.as_bytes().len() <= 5,
+        };
+        if empty {
+            out.truncate(start);
             explain.failed_check = Some(NO_READABLE_FIELD.to_owned());
-            return RawReadDecision::withheld(explain);
+            return RawReadInto::withheld(explain);
         }
-        RawReadDecision {
-            document: Some(visible),
+        RawReadInto {
+            visible,
             explain,
             malformed: None,
         }

@@ -38,7 +38,9 @@ pub mod simulate;
 mod static_fields;
 mod write;
 
-pub use crate::authorize::{Authorizer, QueryPlan, RawReadDecision, ReadDecision};
+pub use crate::authorize::{
+    Authorizer, QueryPlan, RawReadDecision, RawReadInto, RawVisible, ReadDecision,
+};
 pub use crate::check::{lint, Lint};
 pub use crate::compile::{NamespaceRules, RoleSource, RuleSet, User};
 pub use crate::config::{

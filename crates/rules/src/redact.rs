@@ -4,8 +4,8 @@
 
 use std::cell::{Cell, OnceCell};
 
-use bson::{Bson, Document, RawDocument, RawDocumentBuf};
-use rampart_mql::raw::{raw_elements, RawElement, RawWriter, ARRAY_TAG, DOCUMENT_TAG};
+use bson::{Bson, Document, RawDocument};
+use rampart_mql::raw::{raw_elements, RawElement, ARRAY_TAG, DOCUMENT_TAG};
 use rampart_mql::MqlError;
 
 use crate::authorize::{Authorizer, Images};
@@ -360,8 +360,9 @@ fn remove_in_value(value: &mut Bson, path: &[usize]) {
 }
 
 /// A stored document redacted without decoding it: kept elements are copied as bytes, and a
-/// copy is made only once a field is withheld. `Ok(None)`: nothing withheld, the stored bytes
-/// are the answer. An error: the stored bytes are malformed.
+/// copy is appended to `out` only once a field is withheld. `Ok(false)`: nothing withheld, the
+/// stored bytes are the answer. An error: the stored bytes are malformed (`out` may then hold
+/// part of a copy).
 pub(crate) fn visible_raw(
     authorizer: &Authorizer,
     role: &Role,
@@ -369,7 +370,8 @@ pub(crate) fn visible_raw(
     document: &RawDocument,
     budget: &Budget,
     explain: &mut DocumentExplain,
-) -> Result<Option<RawDocumentBuf>, MqlError> {
+    out: &mut Vec<u8>,
+) -> Result<bool, MqlError> {
     let mut walk = RawWalk {
         authorizer,
         images,
@@ -383,9 +385,8 @@ pub(crate) fn visible_raw(
         document,
         &mut path,
         explain,
-    )?
-    .map(RawWriter::finish)
-    .transpose()
+        out,
+    )
 }
 
 struct RawWalk<'a> {
@@ -399,17 +400,20 @@ struct RawWalk<'a> {
 pub(crate) enum Outcome {
     Keep,
     Drop,
-    Replace(RawDocumentBuf),
+    /// By this document (its bytes).
+    Replace(Vec<u8>),
 }
 
 /// Runs a [`Copy`] holds before writing them.
 const RUNS: usize = 8;
 
-/// The copy of a raw document being redacted. Runs of kept elements are only noted while the
-/// walk goes on; the copy is allocated at the end, at its exact size, and each run copied in
-/// one piece. Nothing is copied (or allocated) when every element is kept. More runs than
-/// [`RUNS`], or a replaced element, start the copy early (then it grows as needed).
-pub(crate) struct Copy<'d> {
+/// The copy of a raw document being redacted, appended to a caller's buffer (which a reader
+/// reuses from document to document: no allocation per document). Runs of kept elements are
+/// only noted while the walk goes on; the room for the copy is reserved at the end, at its
+/// exact size, and each run copied in one piece. Nothing is copied when every element is
+/// kept. More runs than [`RUNS`], or a replaced element, start the copy early (then it grows
+/// as needed).
+pub(crate) struct Copy<'d, 'o> {
     source: &'d [u8],
     /// Where the next element starts in `source`.
     offset: usize,
@@ -422,12 +426,14 @@ pub(crate) struct Copy<'d> {
     noted_bytes: usize,
     /// Whether an element was dropped or replaced: the copy differs from the source.
     changed: bool,
-    writer: Option<RawWriter>,
+    /// Where the copy goes, and where in it the copy starts once started.
+    out: &'o mut Vec<u8>,
+    start: Option<usize>,
 }
 
-impl<'d> Copy<'d> {
+impl<'d, 'o> Copy<'d, 'o> {
     #[inline]
-    pub(crate) fn new(source: &'d RawDocument) -> Self {
+    pub(crate) fn new(source: &'d RawDocument, out: &'o mut Vec<u8>) -> Self {
         Copy {
             source: source.as_bytes(),
             offset: 4,
@@ -436,19 +442,28 @@ impl<'d> Copy<'d> {
             noted: 0,
             noted_bytes: 0,
             changed: false,
-            writer: None,
+            out,
+            start: None,
         }
     }
 
-    /// The copy, or `None` when every element was kept as is.
+    /// Completes the copy: `true` when one was appended to the buffer (from the length the
+    /// buffer had when the copy began), `false` when every element was kept as is (nothing
+    /// appended). An error when the copy would exceed what a length prefix holds.
     #[inline]
-    pub(crate) fn into_writer(mut self) -> Option<RawWriter> {
+    pub(crate) fn finish(mut self) -> Result<bool, MqlError> {
         if !self.changed {
-            return None;
+            return Ok(false);
         }
         self.note_run();
-        self.write_runs();
-        self.writer
+        let start = self.write_runs();
+        self.out.push(0);
+        let length = i32::try_from(self.out.len() - start)
+            .map_err(|_| MqlError::parse("document too large"))?;
+        if let Some(prefix) = self.out.get_mut(start..start + 4) {
+            prefix.copy_from_slice(&length.to_le_bytes());
+        }
+        Ok(true)
     }
 
     /// Notes the pending run of kept elements, if any.
@@ -470,21 +485,29 @@ impl<'d> Copy<'d> {
         self.kept_from = self.offset;
     }
 
-    /// Writes the noted runs, starting the copy (at the noted size) if need be.
-    fn write_runs(&mut self) {
-        let noted_bytes = self.noted_bytes;
-        let writer = self
-            .writer
-            .get_or_insert_with(|| RawWriter::with_capacity(4 + noted_bytes + 1));
-        for &(start, end) in self.runs.get(..self.noted).unwrap_or_default() {
-            writer.push_element(
+    /// Writes the noted runs, starting the copy (with room for the noted size) if need be;
+    /// returns where the copy starts in the buffer.
+    fn write_runs(&mut self) -> usize {
+        let start = match self.start {
+            Some(start) => start,
+            None => {
+                let start = self.out.len();
+                self.out.reserve(4 + self.noted_bytes + 1);
+                self.out.extend_from_slice(&[0; 4]);
+                self.start = Some(start);
+                start
+            }
+        };
+        for &(from, to) in self.runs.get(..self.noted).unwrap_or_default() {
+            self.out.extend_from_slice(
                 self.source
-                    .get(start as usize..end as usize)
+                    .get(from as usize..to as usize)
                     .unwrap_or_default(),
             );
         }
         self.noted = 0;
         self.noted_bytes = 0;
+        start
     }
 
     /// Keeps the next element, `size` bytes long.
@@ -521,9 +544,10 @@ impl<'d> Copy<'d> {
             Outcome::Replace(inner) => {
                 self.note_run();
                 self.write_runs();
-                if let Some(writer) = self.writer.as_mut() {
-                    writer.push_document(element.tag(), element.key(), &inner);
-                }
+                self.out.push(element.tag());
+                self.out.extend_from_slice(element.key());
+                self.out.push(0);
+                self.out.extend_from_slice(&inner);
                 self.offset += size;
                 self.kept_from = self.offset;
                 self.changed = true;
@@ -541,8 +565,9 @@ impl RawWalk<'_> {
         document: &'d RawDocument,
         path: &mut Vec<Step<'d>>,
         explain: &mut DocumentExplain,
-    ) -> Result<Option<RawWriter>, MqlError> {
-        let mut copy = Copy::new(document);
+        out: &mut Vec<u8>,
+    ) -> Result<bool, MqlError> {
+        let mut copy = Copy::new(document, out);
         for (position, element) in raw_elements(document).enumerate() {
             let element = element?;
             path.push(Step {
@@ -587,7 +612,7 @@ impl RawWalk<'_> {
             copy.apply(&element, outcome);
             path.pop();
         }
-        Ok(copy.into_writer())
+        copy.finish()
     }
 
     /// A field with only nested permissions, as [`Walk::nested`].
@@ -598,18 +623,18 @@ impl RawWalk<'_> {
         path: &mut Vec<Step<'d>>,
         explain: &mut DocumentExplain,
     ) -> Result<Outcome, MqlError> {
-        let outcome = nested_raw(element, &mut |index, inner| {
+        let outcome = nested_raw(element, &mut |index, inner, out| {
             if let Some(position) = index {
                 path.push(Step {
                     position,
                     key: None,
                 });
             }
-            let writer = self.object(Some(rules), None, inner, path, explain);
+            let copied = self.object(Some(rules), None, inner, path, explain, out);
             if index.is_some() {
                 path.pop();
             }
-            writer
+            copied
         })?;
         Ok(outcome.unwrap_or_else(|| {
             record(self.authorizer, path, &Reason::OnlyEmbedded, explain);
@@ -618,32 +643,44 @@ impl RawWalk<'_> {
     }
 }
 
+/// Redacts an embedded document (given its index in an array) by appending a copy to the
+/// buffer; `false` when it keeps the document as is (nothing appended).
+pub(crate) type RedactInto<'f, 'd> =
+    dyn FnMut(Option<usize>, &'d RawDocument, &mut Vec<u8>) -> Result<bool, MqlError> + 'f;
+
 /// A field with only nested permissions, on stored bytes: an embedded document, or an array
 /// of documents only, is redacted inside by `object` (given the item's index in an array),
-/// which answers `None` when it keeps the document as is. `None` for any other value, which
-/// the caller withholds.
+/// which appends a copy to the buffer it is given and answers `false` when it keeps the
+/// document as is. `None` for any other value, which the caller withholds.
 pub(crate) fn nested_raw<'d>(
     element: &RawElement<'d>,
-    object: &mut dyn FnMut(Option<usize>, &'d RawDocument) -> Result<Option<RawWriter>, MqlError>,
+    object: &mut RedactInto<'_, 'd>,
 ) -> Result<Option<Outcome>, MqlError> {
-    let outcome = |writer: Option<RawWriter>| -> Result<Outcome, MqlError> {
-        Ok(match writer {
-            None => Outcome::Keep,
-            Some(writer) => Outcome::Replace(writer.finish()?),
+    let mut outcome = |index: Option<usize>, inner: &'d RawDocument| {
+        let mut copy = Vec::new();
+        Ok::<_, MqlError>(if object(index, inner, &mut copy)? {
+            Outcome::Replace(copy)
+        } else {
+            Outcome::Keep
         })
     };
     match (element.tag(), element.as_document()) {
-        (DOCUMENT_TAG, Some(inner)) => outcome(object(None, inner)?).map(Some),
+        (DOCUMENT_TAG, Some(inner)) => outcome(None, inner).map(Some),
         (ARRAY_TAG, Some(items)) if all_documents(items)? => {
-            let mut copy = Copy::new(items);
+            let mut array = Vec::new();
+            let mut copy = Copy::new(items, &mut array);
             for (index, item) in raw_elements(items).enumerate() {
                 let item = item?;
                 let Some(document) = item.as_document() else {
                     return Err(MqlError::parse("malformed BSON: bad array item"));
                 };
-                copy.apply(&item, outcome(object(Some(index), document)?)?);
+                copy.apply(&item, outcome(Some(index), document)?);
             }
-            outcome(copy.into_writer()).map(Some)
+            Ok(Some(if copy.finish()? {
+                Outcome::Replace(array)
+            } else {
+                Outcome::Keep
+            }))
         }
         _ => Ok(None),
     }

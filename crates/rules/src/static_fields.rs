@@ -13,8 +13,8 @@
 //! document sends that document to the per-document path, so the failure is recorded as
 //! before.
 
-use bson::{RawDocument, RawDocumentBuf};
-use rampart_mql::raw::{element_layout, RawElement, RawWriter};
+use bson::RawDocument;
+use rampart_mql::raw::{element_layout, RawElement};
 use rampart_mql::MqlError;
 
 use crate::authorize::{Authorizer, Images, Tri};
@@ -253,16 +253,18 @@ fn either(permission: &Permission, scope: &Scope<'_>, budget: &Budget) -> Option
     Some(evaluate(permission.write.as_ref())? == Tri::True)
 }
 
-/// Redacts a stored document by the table. `Ok(None)`: nothing withheld. `None` when a
-/// per-document permission fails to evaluate: the caller decides the document field by field,
-/// which records the failure.
+/// Redacts a stored document by the table, appending the copy to `out`. `Ok(false)`: nothing
+/// withheld (nothing appended). `None` when a per-document permission fails to evaluate
+/// (nothing appended): the caller decides the document field by field, which records the
+/// failure. An error: the stored bytes are malformed (`out` may then hold part of a copy).
 pub(crate) fn visible(
     table: &FieldTable,
     authorizer: &Authorizer,
     images: Images<'_>,
     document: &RawDocument,
     budget: &Budget,
-) -> Option<Result<Option<RawDocumentBuf>, MqlError>> {
+    out: &mut Vec<u8>,
+) -> Option<Result<bool, MqlError>> {
     let mut outcomes = 0u64;
     if !table.per_document.is_empty() {
         let scope = authorizer.scope(images);
@@ -272,10 +274,7 @@ pub(crate) fn visible(
             }
         }
     }
-    Some(
-        object(&table.fields, outcomes, document)
-            .and_then(|copy| copy.map(RawWriter::finish).transpose()),
-    )
+    Some(object(&table.fields, outcomes, document, out))
 }
 
 /// The elements after the last field the table can show are not read: they are all
@@ -286,10 +285,11 @@ fn object(
     fields: &StaticFields,
     outcomes: u64,
     document: &RawDocument,
-) -> Result<Option<RawWriter>, MqlError> {
+    out: &mut Vec<u8>,
+) -> Result<bool, MqlError> {
     let bytes = document.as_bytes();
     let end = bytes.len().saturating_sub(1);
-    let mut copy = Copy::new(document);
+    let mut copy = Copy::new(document, out);
     let unlisted = fields.unlisted.holds(outcomes);
     let cut = fields.cut(outcomes);
     let mut seen = 0u64;
@@ -327,7 +327,7 @@ fn object(
         }
         offset += size;
     }
-    Ok(copy.into_writer())
+    copy.finish()
 }
 
 fn bad_element() -> MqlError {
@@ -341,8 +341,8 @@ fn nested(
     outcomes: u64,
     element: &RawElement<'_>,
 ) -> Result<Outcome, MqlError> {
-    Ok(
-        nested_raw(element, &mut |_, inner| object(fields, outcomes, inner))?
-            .unwrap_or(Outcome::Drop),
-    )
+    Ok(nested_raw(element, &mut |_, inner, out| {
+        object(fields, outcomes, inner, out)
+    })?
+    .unwrap_or(Outcome::Drop))
 }

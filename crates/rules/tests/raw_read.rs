@@ -16,7 +16,7 @@ use std::borrow::Cow;
 
 use bson::{Bson, Document, RawDocumentBuf};
 use proptest::prelude::*;
-use rampart_rules::{Authorizer, RuleSet, User};
+use rampart_rules::{Authorizer, RawVisible, RuleSet, User};
 use serde_json::{json, Map, Value};
 
 const NAMESPACE: (&str, &str, &str) = ("mongodb-atlas", "db", "c");
@@ -205,6 +205,21 @@ proptest! {
         if decoded.document.as_ref() == Some(&document) {
             prop_assert!(matches!(from_raw.document, Some(Cow::Borrowed(_))));
         }
+        // Appended to a buffer holding earlier answers: the same document, read back from
+        // its offset, and the earlier answers untouched (nothing appended unless copied).
+        let mut buffer = vec![7u8; 11];
+        let into = authorizer.read_raw_into(&raw, &mut buffer);
+        let appended = into
+            .visible
+            .document(&raw, &buffer)
+            .map(|visible| Document::try_from(visible).unwrap());
+        prop_assert_eq!(&appended, &decoded.document);
+        prop_assert_eq!(&into.explain, &decoded.explain);
+        prop_assert_eq!(&buffer[..11], &[7u8; 11][..]);
+        match into.visible {
+            RawVisible::Copied(start) => prop_assert_eq!(start, 11),
+            RawVisible::Whole | RawVisible::Withheld => prop_assert_eq!(buffer.len(), 11),
+        }
     }
 }
 
@@ -257,8 +272,20 @@ proptest! {
         if decision.malformed.is_some() {
             prop_assert!(decision.document.is_none());
         }
-        if let Some(visible) = decision.document {
+        if let Some(visible) = &decision.document {
             prop_assert!(bson::RawDocument::from_bytes(visible.as_bytes()).is_ok());
+        }
+        // Into a buffer: a withheld document leaves nothing half-written behind.
+        let mut buffer = vec![7u8; 3];
+        let into = authorizer.read_raw_into(raw, &mut buffer);
+        prop_assert_eq!(into.malformed.is_some(), decision.malformed.is_some());
+        match into.visible {
+            RawVisible::Copied(start) => {
+                prop_assert_eq!(start, 3);
+                let copy = into.visible.document(raw, &buffer);
+                prop_assert_eq!(copy.map(|copy| copy.as_bytes().len()), Some(buffer.len() - 3));
+            }
+            RawVisible::Whole | RawVisible::Withheld => prop_assert_eq!(&buffer, &vec![7u8; 3]),
         }
     }
 }

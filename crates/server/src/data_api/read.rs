@@ -197,23 +197,26 @@ fn visit_visible(
         .find_raw(ex.ns, options)
         .map_err(|error| Failure::store(&error))?;
     let mut skipped = 0;
+    // Redacted copies, one at a time: the buffer is reused from document to document.
+    let mut copy = Vec::new();
     for (index, stored) in cursor.enumerate() {
         if index % DEADLINE_EVERY == 0 {
             ex.check_deadline()?;
         }
         let stored = stored.map_err(|error| Failure::store(&error))?;
-        let decision = ex.authorizer.read_raw(&stored);
+        copy.clear();
+        let decision = ex.authorizer.read_raw_into(&stored, &mut copy);
         if let Some(message) = decision.malformed {
             return Err(Failure::internal(message));
         }
-        let Some(visible) = decision.document else {
+        let Some(visible) = decision.visible.document(&stored, &copy) else {
             continue;
         };
         if skipped < skip {
             skipped += 1;
             continue;
         }
-        let document = Document::try_from(visible.as_ref())
+        let document = Document::try_from(visible)
             .map_err(|error| Failure::internal(format!("malformed stored document: {error}")))?;
         let document = plan
             .project(document)
