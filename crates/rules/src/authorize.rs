@@ -471,6 +471,7 @@ impl Authorizer {
                 .and_then(|table| {
                     crate::static_fields::visible(table, self, images, document, &budget, out)
                 })
+                .map(|copied| copied.map_err(|error| *error))
                 .unwrap_or_else(|| {
                     crate::redact::visible_raw(
                         self,
@@ -611,10 +612,13 @@ impl Authorizer {
                         .root
                         .and_then(|root| role.apply_when.match_root(&self.scope, root));
                     let outcome = match direct {
-                        Some(outcome) => outcome,
-                        None => role.apply_when.evaluate(&self.scope(images), budget),
+                        Some(holds) => Ok(holds),
+                        None => role
+                            .apply_when
+                            .evaluate(&self.scope(images), budget)
+                            .map_err(|error| error.to_string()),
                     };
-                    (outcome.map_err(|error| error.to_string()), false)
+                    (outcome, false)
                 }
             };
             if self.explanations {

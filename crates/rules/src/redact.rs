@@ -451,7 +451,7 @@ impl<'d, 'o> Copy<'d, 'o> {
     /// buffer had when the copy began), `false` when every element was kept as is (nothing
     /// appended). An error when the copy would exceed what a length prefix holds.
     #[inline]
-    pub(crate) fn finish(mut self) -> Result<bool, MqlError> {
+    pub(crate) fn finish(&mut self) -> Result<bool, MqlError> {
         if !self.changed {
             return Ok(false);
         }
