@@ -26,8 +26,9 @@ struct Target<'a> {
 struct Walker<'a> {
     filters: &'a [ArrayFilter],
     /// The document before the update: array filters match elements as they were, not as
-    /// an earlier modifier left them.
-    original: &'a Document,
+    /// an earlier modifier left them. `None` when applying in place, which an update with
+    /// array filters never does.
+    original: Option<&'a Document>,
     matched: Option<usize>,
     now: bson::DateTime,
     /// Concrete paths touched, kept only when positional parts could make two overlap.
@@ -49,7 +50,7 @@ impl OperatorUpdate {
         }
         let mut walker = Walker {
             filters: &self.array_filters,
-            original: doc,
+            original: Some(doc),
             matched: context.matched_position,
             now: context.variables.now(),
             touched: self.dynamic.then(Vec::new),
@@ -70,6 +71,134 @@ impl OperatorUpdate {
             check_id(id, &updated, &self.modifiers)?;
         }
         Ok((updated, walker.changed))
+    }
+
+    /// Applies every modifier to `doc` itself; returns whether anything changed. Instead of
+    /// copying the whole document first, it keeps a copy of the top-level fields the
+    /// modifiers name (where they were and what they held) and puts them back on an error, so
+    /// an error still leaves `doc` as it was. An update with array filters (which match
+    /// elements as they were before the update) is applied to a copy, as [`Self::apply`].
+    pub(super) fn apply_in_place(
+        &self,
+        doc: &mut Document,
+        context: &UpdateContext,
+        is_insert: bool,
+    ) -> Result<bool> {
+        let saved = match self.top_level_names() {
+            Some(names) if self.array_filters.is_empty() => Saved::of(doc, names),
+            _ => {
+                let (updated, changed) = self.apply(doc, context, is_insert)?;
+                if changed {
+                    *doc = updated;
+                }
+                return Ok(changed);
+            }
+        };
+        if self.positional && context.matched_position.is_none() {
+            return Err(positional_missing());
+        }
+        let id = doc.get("_id").cloned();
+        let mut walker = Walker {
+            filters: &self.array_filters,
+            original: None,
+            matched: context.matched_position,
+            now: context.variables.now(),
+            touched: self.dynamic.then(Vec::new),
+            changed: false,
+        };
+        let mut root = Bson::Document(std::mem::take(doc));
+        let result = walker.run(&self.modifiers, &mut root, is_insert);
+        // The walk changes what a document holds, never the root itself.
+        if let Bson::Document(updated) = root {
+            *doc = updated;
+        }
+        let checked = (|| {
+            // As in `apply`: a conflict between expanded paths is reported first.
+            if let Some(touched) = walker.touched.take() {
+                check_expanded_conflicts(touched)?;
+            }
+            result?;
+            if let Some(id) = &id {
+                check_id(id, doc, &self.modifiers)?;
+            }
+            Ok(walker.changed)
+        })();
+        if checked.is_err() {
+            saved.restore(doc);
+        }
+        checked
+    }
+
+    /// The top-level field each modifier names (both of a `$rename`), or `None` when one
+    /// does not start with a field name.
+    fn top_level_names(&self) -> Option<Vec<&str>> {
+        let mut names: Vec<&str> = Vec::new();
+        for modifier in &self.modifiers {
+            let Part::Field(name) = modifier.path.parts.first()? else {
+                return None;
+            };
+            names.push(name);
+            if let Action::Rename { from, .. } = &modifier.action {
+                names.push(from.first()?);
+            }
+        }
+        names.sort_unstable();
+        names.dedup();
+        Some(names)
+    }
+}
+
+/// The top-level fields an in-place update may change, as they were: name, and position and
+/// value when present.
+struct Saved {
+    fields: Vec<(String, Option<(usize, Bson)>)>,
+}
+
+impl Saved {
+    fn of(doc: &Document, names: Vec<&str>) -> Saved {
+        let fields = names
+            .into_iter()
+            .map(|name| {
+                let found = doc
+                    .iter()
+                    .position(|(key, _)| key == name)
+                    .zip(doc.get(name).cloned());
+                (name.to_owned(), found)
+            })
+            .collect();
+        Saved { fields }
+    }
+
+    /// Puts `doc` back as it was: the other fields kept their order (an update only changes,
+    /// removes or appends the fields it names), and the saved ones go back to their places.
+    fn restore(self, doc: &mut Document) {
+        let saved_name = |key: &str| self.fields.iter().any(|(name, _)| name == key);
+        let others: Vec<(String, Bson)> = std::mem::take(doc)
+            .into_iter()
+            .filter(|(key, _)| !saved_name(key))
+            .collect();
+        let mut placed: Vec<(usize, String, Bson)> = self
+            .fields
+            .into_iter()
+            .filter_map(|(name, found)| found.map(|(at, value)| (at, name, value)))
+            .collect();
+        placed.sort_by_key(|(at, _, _)| *at);
+        let mut placed = placed.into_iter().peekable();
+        let mut others = others.into_iter();
+        let mut position = 0;
+        loop {
+            let next = match placed.peek() {
+                Some((at, _, _)) if *at == position => placed.next().map(|(_, k, v)| (k, v)),
+                _ => others
+                    .next()
+                    .or_else(|| placed.next().map(|(_, k, v)| (k, v))),
+            };
+            let Some((key, value)) = next else {
+                break;
+            };
+            doc.insert(key, value);
+            position += 1;
+        }
     }
 }
 
@@ -234,7 +363,10 @@ impl Walker<'_> {
         let Some(array_filter) = self.filters.get(*number) else {
             return Ok(false);
         };
-        let before = lookup_dotted(self.original, at).unwrap_or(item);
+        let before = self
+            .original
+            .and_then(|original| lookup_dotted(original, at))
+            .unwrap_or(item);
         let mut wrapped = Document::new();
         wrapped.insert(array_filter.identifier.as_str(), before.clone());
         array_filter.filter.matches(&wrapped)

@@ -93,11 +93,7 @@ impl Update {
     pub fn apply(&self, doc: &mut Document, context: &UpdateContext) -> Result<bool> {
         match &self.kind {
             Kind::Operators(update) => {
-                let (updated, changed) = update.apply(doc, context, context.is_upsert_insert)?;
-                if changed {
-                    *doc = updated;
-                }
-                Ok(changed)
+                update.apply_in_place(doc, context, context.is_upsert_insert)
             }
             Kind::Replacement(replacement) => replace(doc, replacement.clone()),
             Kind::Pipeline(pipeline) => {

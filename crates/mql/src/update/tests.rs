@@ -31,7 +31,8 @@ fn fails(doc: Document, update: Document) -> (ErrorKind, String) {
     };
     let mut work = doc.clone();
     let error = parsed.apply(&mut work, &context()).unwrap_err();
-    assert_eq!(work, doc, "document changed on error");
+    // Order included: an update applied in place puts back what it changed.
+    assert!(same(&work, &doc), "document changed on error: {work}");
     (error.kind(), error.message().to_owned())
 }
 
@@ -47,6 +48,26 @@ fn check(doc: Document, update: Document, expected: Document, changed: bool) {
         "got {result}, expected {expected}"
     );
     assert_eq!(did, changed, "changed flag for {result}");
+}
+
+#[test]
+fn a_failed_update_puts_back_the_fields_it_changed_where_they_were() {
+    // Removes a middle field, renames one to the end, appends one, changes a nested value,
+    // then fails on the last modifier.
+    let doc = doc! {"_id": 1, "a": 1, "b": {"c": 2}, "d": "x", "e": [1, 2], "f": 3};
+    let (kind, _) = fails(
+        doc.clone(),
+        doc! {
+            "$unset": {"a": ""},
+            "$rename": {"f": "g"},
+            "$set": {"b.c": 5, "n": 1},
+            "$push": {"e": 3},
+            "$inc": {"d": 1},
+        },
+    );
+    assert_eq!(kind, ErrorKind::TypeMismatch);
+    // An `_id` change is caught after the walk, and undone too.
+    fails(doc, doc! {"$set": {"a": 9, "_id": 2}});
 }
 
 #[test]
