@@ -101,7 +101,7 @@ async function main() {
   lines.push(
     `policy (2 roles / 2 CASL rules), ${mainRust.length} users x ${fmt(mainRust[0]?.docs ?? 0)} documents:`,
   );
-  lines.push(`  rampart-rules: ${fmt(Math.round(rustRate))} documents/s (read_raw on stored BSON bytes)`);
+  lines.push(`  rampart-rules: ${fmt(Math.round(rustRate))} documents/s (read_raw_into on stored BSON bytes)`);
   lines.push(`  CASL ${casl.version}:   ${fmt(Math.round(caslRate))} documents/s`);
   lines.push(`  ratio:         ${(rustRate / caslRate).toFixed(2)}x`);
   // The first user's pass also pays each engine's warm-up (V8's JIT and young heap, the
