@@ -25,10 +25,10 @@ struct Target<'a> {
 /// State of one application.
 struct Walker<'a> {
     filters: &'a [ArrayFilter],
-    /// The document before the update: array filters match elements as they were, not as
-    /// an earlier modifier left them. `None` when applying in place, which an update with
-    /// array filters never does.
-    original: Option<&'a Document>,
+    /// The document before the update (or, in place, the fields the modifiers name, as they
+    /// were): array filters match elements as they were, not as an earlier modifier left
+    /// them.
+    original: &'a Document,
     matched: Option<usize>,
     now: bson::DateTime,
     /// Concrete paths touched, kept only when positional parts could make two overlap.
@@ -50,7 +50,7 @@ impl OperatorUpdate {
         }
         let mut walker = Walker {
             filters: &self.array_filters,
-            original: Some(doc),
+            original: doc,
             matched: context.matched_position,
             now: context.variables.now(),
             touched: self.dynamic.then(Vec::new),
@@ -75,9 +75,8 @@ impl OperatorUpdate {
 
     /// Applies every modifier to `doc` itself; returns whether anything changed. Instead of
     /// copying the whole document first, it keeps a copy of the top-level fields the
-    /// modifiers name (where they were and what they held) and puts them back on an error, so
-    /// an error still leaves `doc` as it was. An update with array filters (which match
-    /// elements as they were before the update) is applied to a copy, as [`Self::apply`].
+    /// modifiers name (where they were and what they held), which array filters match
+    /// against, and puts them back on an error, so an error still leaves `doc` as it was.
     pub(super) fn apply_in_place(
         &self,
         doc: &mut Document,
@@ -85,7 +84,7 @@ impl OperatorUpdate {
         is_insert: bool,
     ) -> Result<bool> {
         let saved = match self.top_level_names() {
-            Some(names) if self.array_filters.is_empty() => Saved::of(doc, names),
+            Some(names) => Saved::of(doc, names),
             _ => {
                 let (updated, changed) = self.apply(doc, context, is_insert)?;
                 if changed {
@@ -100,7 +99,7 @@ impl OperatorUpdate {
         let id = doc.get("_id").cloned();
         let mut walker = Walker {
             filters: &self.array_filters,
-            original: None,
+            original: &saved.values,
             matched: context.matched_position,
             now: context.variables.now(),
             touched: self.dynamic.then(Vec::new),
@@ -151,37 +150,43 @@ impl OperatorUpdate {
 /// The top-level fields an in-place update may change, as they were: name, and position and
 /// value when present.
 struct Saved {
-    fields: Vec<(String, Option<(usize, Bson)>)>,
+    /// The named fields the document had, as they were: also what array filters match
+    /// elements against (an element is always under the field its modifier names).
+    values: Document,
+    /// Per named field: where it was, when present.
+    positions: Vec<(String, Option<usize>)>,
 }
 
 impl Saved {
     fn of(doc: &Document, names: Vec<&str>) -> Saved {
-        let fields = names
+        let mut values = Document::new();
+        let positions = names
             .into_iter()
             .map(|name| {
-                let found = doc
-                    .iter()
-                    .position(|(key, _)| key == name)
-                    .zip(doc.get(name).cloned());
-                (name.to_owned(), found)
+                let at = doc.keys().position(|key| key == name);
+                if let (Some(_), Some(value)) = (at, doc.get(name)) {
+                    values.insert(name, value.clone());
+                }
+                (name.to_owned(), at)
             })
             .collect();
-        Saved { fields }
+        Saved { values, positions }
     }
 
     /// Puts `doc` back as it was: the other fields kept their order (an update only changes,
     /// removes or appends the fields it names), and the saved ones go back to their places.
-    fn restore(self, doc: &mut Document) {
-        let saved_name = |key: &str| self.fields.iter().any(|(name, _)| name == key);
+    fn restore(mut self, doc: &mut Document) {
+        let saved_name = |key: &str| self.positions.iter().any(|(name, _)| name == key);
         let others: Vec<(String, Bson)> = std::mem::take(doc)
             .into_iter()
             .filter(|(key, _)| !saved_name(key))
             .collect();
-        let mut placed: Vec<(usize, String, Bson)> = self
-            .fields
-            .into_iter()
-            .filter_map(|(name, found)| found.map(|(at, value)| (at, name, value)))
-            .collect();
+        let mut placed: Vec<(usize, String, Bson)> = Vec::new();
+        for (name, at) in std::mem::take(&mut self.positions) {
+            if let (Some(at), Some(value)) = (at, self.values.remove(&name)) {
+                placed.push((at, name, value));
+            }
+        }
         placed.sort_by_key(|(at, _, _)| *at);
         let mut placed = placed.into_iter().peekable();
         let mut others = others.into_iter();
@@ -363,10 +368,7 @@ impl Walker<'_> {
         let Some(array_filter) = self.filters.get(*number) else {
             return Ok(false);
         };
-        let before = self
-            .original
-            .and_then(|original| lookup_dotted(original, at))
-            .unwrap_or(item);
+        let before = lookup_dotted(self.original, at).unwrap_or(item);
         let mut wrapped = Document::new();
         wrapped.insert(array_filter.identifier.as_str(), before.clone());
         array_filter.filter.matches(&wrapped)

@@ -527,3 +527,116 @@ fn upsert_document_seeds_from_the_filter() {
     let doc = replacement.upsert_document(&filter, &insert).unwrap();
     assert_eq!(doc, doc! {"_id": 5, "r": 1});
 }
+
+mod in_place {
+    //! Applying in place (what `Update::apply` does) against applying to a copy (what it did,
+    //! and still does for an upsert's insert): the same document, outcome and error.
+
+    use bson::{doc, Bson, Document};
+    use proptest::prelude::*;
+
+    use super::super::{Kind, Update};
+    use super::{context, same};
+
+    fn value() -> impl Strategy<Value = Bson> {
+        prop_oneof![
+            (0i32..4).prop_map(Bson::Int32),
+            Just(Bson::String("s".into())),
+            Just(Bson::Null),
+            prop::collection::vec((0i32..4).prop_map(Bson::Int32), 0..4).prop_map(Bson::Array),
+            prop::collection::vec((0i32..4).prop_map(|x| Bson::Document(doc! {"x": x})), 0..4)
+                .prop_map(Bson::Array),
+            (0i32..4).prop_map(|x| Bson::Document(doc! {"x": x, "y": "t"})),
+        ]
+    }
+
+    fn document() -> impl Strategy<Value = Document> {
+        prop::collection::vec(
+            (prop::sample::select(vec!["a", "b", "c", "d"]), value()),
+            0..5,
+        )
+        .prop_map(|fields| {
+            let mut doc = doc! {"_id": 1};
+            for (name, value) in fields {
+                doc.insert(name, value);
+            }
+            doc
+        })
+    }
+
+    /// Modifiers, each with the array filters it needs (`e`, `f`).
+    fn modifiers() -> Vec<(Document, Vec<Document>)> {
+        let e = || vec![doc! {"e.x": {"$gt": 1}}];
+        vec![
+            (doc! {"$set": {"a": 9}}, vec![]),
+            (doc! {"$set": {"b.x": 5}}, vec![]),
+            (doc! {"$set": {"n": 1}}, vec![]),
+            (doc! {"$unset": {"c": ""}}, vec![]),
+            (doc! {"$inc": {"a": 1}}, vec![]),
+            (doc! {"$inc": {"d.x": 2}}, vec![]),
+            (doc! {"$rename": {"c": "m"}}, vec![]),
+            (doc! {"$push": {"b": 7}}, vec![]),
+            (doc! {"$pull": {"c": {"x": 2}}}, vec![]),
+            (doc! {"$set": {"b.$[].x": 0}}, vec![]),
+            (doc! {"$set": {"d.$[e].x": 0}}, e()),
+            (doc! {"$inc": {"c.$[e].x": 10}}, e()),
+            (doc! {"$set": {"_id": 2}}, vec![]),
+            (doc! {"$min": {"a": 0}}, vec![]),
+        ]
+    }
+
+    fn update() -> impl Strategy<Value = (Document, Vec<Document>)> {
+        prop::sample::subsequence(modifiers(), 1..4).prop_map(|chosen| {
+            let mut update = Document::new();
+            let mut filters: Vec<Document> = Vec::new();
+            for (modifier, needs) in chosen {
+                for (operator, fields) in modifier {
+                    let Bson::Document(fields) = fields else {
+                        continue;
+                    };
+                    let entry = update
+                        .entry(operator)
+                        .or_insert_with(|| Bson::Document(Document::new()));
+                    if let Bson::Document(existing) = entry {
+                        existing.extend(fields);
+                    }
+                }
+                for filter in needs {
+                    if !filters.contains(&filter) {
+                        filters.push(filter);
+                    }
+                }
+            }
+            (update, filters)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn in_place_equals_on_a_copy(doc in document(), (spec, filters) in update()) {
+            let Ok(parsed) = Update::parse(&Bson::Document(spec), &filters) else {
+                return Ok(());
+            };
+            let Kind::Operators(update) = &parsed.kind else {
+                return Ok(());
+            };
+            let on_copy = update.apply(&doc, &context(), false);
+            let mut in_place = doc.clone();
+            let outcome = update.apply_in_place(&mut in_place, &context(), false);
+            match (on_copy, outcome) {
+                (Ok((copy, changed)), Ok(changed_in_place)) => {
+                    prop_assert_eq!(changed, changed_in_place);
+                    let expected = if changed { copy } else { doc.clone() };
+                    prop_assert!(same(&in_place, &expected), "{} vs {}", in_place, expected);
+                }
+                (Err(copy), Err(error)) => {
+                    prop_assert_eq!(copy.message(), error.message());
+                    prop_assert!(same(&in_place, &doc), "{} vs {}", in_place, doc);
+                }
+                (copy, error) => prop_assert!(false, "{:?} vs {:?}", copy, error),
+            }
+        }
+    }
+}
