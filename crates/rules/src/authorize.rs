@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use bson::{Bson, Document, RawDocument, RawDocumentBuf};
-use rampart_mql::{to_json_value, ExtJsonMode, Projection};
+use rampart_mql::{to_json_value, ExtJsonMode, Filter, Projection};
 
 use crate::compile::{NamespaceRules, Permission, Role, RuleSet, User};
 use crate::explain::{DocumentExplain, FilterExplain, RoleTrial};
@@ -30,7 +30,10 @@ pub struct Authorizer {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Gate {
-    PerDocument,
+    /// With the filters to match the stored document with, when the gate is made of them
+    /// (see [`Expression::root_filters`]), prepared once for the request: matching them
+    /// per document skips the expression's structure and each test's preparation lookup.
+    PerDocument(Option<Vec<Filter>>),
     Decided(bool),
     Failed(String),
 }
@@ -108,9 +111,19 @@ impl RuleSet {
     }
 }
 
+/// Whether every filter matches `root`; `None` when one fails to match.
+fn match_all(filters: &[Filter], root: Image<'_>) -> Option<bool> {
+    for filter in filters {
+        if !root.matches(filter).ok()? {
+            return Some(false);
+        }
+    }
+    Some(true)
+}
+
 fn request_gate(expression: &Expression, scope: &RequestScope) -> Gate {
     if expression.reads_document() {
-        return Gate::PerDocument;
+        return Gate::PerDocument(expression.root_filters(scope));
     }
     match expression.evaluate(&Scope::request_only(scope), &Budget::default()) {
         Ok(holds) => Gate::Decided(holds),
@@ -606,11 +619,13 @@ impl Authorizer {
             let (outcome, per_request) = match gate {
                 Gate::Decided(holds) => (Ok(*holds), true),
                 Gate::Failed(error) => (Err(error.clone()), true),
-                Gate::PerDocument => {
-                    // A gate made of filters on the document is matched directly.
-                    let direct = images
-                        .root
-                        .and_then(|root| role.apply_when.match_root(&self.scope, root));
+                Gate::PerDocument(filters) => {
+                    // A gate made of filters on the document is matched directly; a failing
+                    // match is left to the evaluation, which records the error.
+                    let direct = match (filters, images.root) {
+                        (Some(filters), Some(root)) => match_all(filters, root),
+                        _ => None,
+                    };
                     let outcome = match direct {
                         Some(holds) => Ok(holds),
                         None => role

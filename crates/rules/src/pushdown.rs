@@ -29,7 +29,7 @@ pub(crate) fn read_condition(
             // Every document reaching this role errs and gets no role: later roles never apply.
             Gate::Failed(_) => break,
             Gate::Decided(true) => Translation::Everything(None),
-            Gate::PerDocument => role.apply_when.translate(request),
+            Gate::PerDocument(_) => role.apply_when.translate(request),
         };
         if may_grant_read(role) {
             let condition = Translation::and(vec![apply_when, visibility(role, request)]);

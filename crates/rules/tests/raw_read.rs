@@ -246,6 +246,38 @@ fn malformed_stored_bytes_are_withheld() {
         .starts_with("malformed stored document"));
 }
 
+/// A role gate matched on the stored bytes that cannot read them (the gated field is damaged)
+/// is an evaluation error: recorded, and no role is chosen (fail closed), not "does not apply"
+/// (which would hand the document to the next role).
+#[test]
+fn a_gate_that_cannot_read_the_stored_bytes_withholds_the_document() {
+    let roles = vec![
+        json!({"apply_when": {"owner": "%%user.id"}, "read": true}),
+        json!({"apply_when": {}, "fields": {"title": {"read": true}}}),
+    ];
+    let mut bytes = RawDocumentBuf::try_from(&bson::doc! {"owner": "u1", "title": "t"})
+        .unwrap()
+        .into_bytes();
+    // `owner`'s string length (at offset 4 + 1 + 6) now runs past the document.
+    bytes[11] = 100;
+    let raw = bson::RawDocument::from_bytes(&bytes).unwrap();
+    for explanations in [false, true] {
+        let (authorizer, _) = authorizer(roles.clone(), "u2", explanations).unwrap();
+        let decision = authorizer.read_raw(raw);
+        assert!(decision.document.is_none(), "explanations: {explanations}");
+        assert_eq!(decision.explain.role, None);
+        assert!(
+            decision
+                .explain
+                .diagnostics
+                .iter()
+                .any(|line| line.starts_with("role `r0` apply_when")),
+            "{:?}",
+            decision.explain.diagnostics
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 

@@ -11,6 +11,7 @@ mod prepared;
 mod translate;
 
 use bson::Bson;
+use rampart_mql::Filter;
 
 pub use eval::RequestScope;
 pub(crate) use eval::{Budget, EvalError, Image, RawImage, Scope};
@@ -60,31 +61,27 @@ impl Expression {
         eval::node(&self.node, scope, budget)
     }
 
-    /// Matches the stored document directly when this expression is a test of a `%%root`
-    /// field (or a bare field name) whose operands do not read the document, or a conjunction
-    /// of such tests, as role gates usually are (`{"owner": "%%user.id"}`,
-    /// `{"owner": "%%user.id", "region": "eu"}`): each test is then one compiled filter, and
-    /// matching them in order is the whole evaluation (the first false test ends it, as in
-    /// [`Expression::evaluate`]). `None` for any other expression, and when a test fails to
-    /// match: the caller then evaluates it from the start (matching has no effects, so tests
-    /// already matched here decide the same there, and the failing one fails there with its
-    /// error). A plain `bool` keeps the answer in a register (moving a `Result` with the
-    /// error back through the stack stalled: 3-5% of a lean read, side by side).
-    pub(crate) fn match_root(&self, request: &RequestScope, root: Image<'_>) -> Option<bool> {
+    /// When this expression is a test of a `%%root` field (or a bare field name) whose
+    /// operands do not read the document, or a conjunction of such tests, as role gates
+    /// usually are (`{"owner": "%%user.id"}`, `{"owner": "%%user.id", "region": "eu"}`): each
+    /// test's compiled filter, in order, prepared for `request`. Matching them in order on the
+    /// stored document is then the whole evaluation (the first false test ends it, as in
+    /// [`Expression::evaluate`]); when one fails to match, evaluating the expression from the
+    /// start fails the same way and records the error (matching has no effects). `None` for
+    /// any other expression.
+    pub(crate) fn root_filters(&self, request: &RequestScope) -> Option<Vec<Filter>> {
         let tests: &[Node] = match &self.node {
             Node::All(children) if !children.is_empty() => children,
             Node::Test(_) => std::slice::from_ref(&self.node),
             Node::All(_) | Node::Any(_) | Node::Constant(_) => return None,
         };
-        for test in tests {
-            let Node::Test(test) = test else {
-                return None;
-            };
-            if !root.matches(prepared::root_filter(test, request)?).ok()? {
-                return Some(false);
-            }
-        }
-        Some(true)
+        tests
+            .iter()
+            .map(|test| match test {
+                Node::Test(test) => prepared::root_filter(test, request).cloned(),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Gives each test that is prepared once per request its slot in the request's
