@@ -30,10 +30,12 @@ pub struct Authorizer {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Gate {
-    /// With the filters to match the stored document with, when the gate is made of them
-    /// (see [`Expression::root_filters`]), prepared once for the request: matching them
+    /// With, once the first document needs them, the filters to match the stored document
+    /// with when the gate is made of them (see [`Expression::root_filters`]): matching them
     /// per document skips the expression's structure and each test's preparation lookup.
-    PerDocument(Option<Vec<Filter>>),
+    /// Built on first use, not with the authorizer, so that a request that reads no document
+    /// (or stops at an earlier role) prepares nothing for the gate.
+    PerDocument(OnceLock<Option<Vec<Filter>>>),
     Decided(bool),
     Failed(String),
 }
@@ -123,7 +125,7 @@ fn match_all(filters: &[Filter], root: Image<'_>) -> Option<bool> {
 
 fn request_gate(expression: &Expression, scope: &RequestScope) -> Gate {
     if expression.reads_document() {
-        return Gate::PerDocument(expression.root_filters(scope));
+        return Gate::PerDocument(OnceLock::new());
     }
     match expression.evaluate(&Scope::request_only(scope), &Budget::default()) {
         Ok(holds) => Gate::Decided(holds),
@@ -622,6 +624,7 @@ impl Authorizer {
                 Gate::PerDocument(filters) => {
                     // A gate made of filters on the document is matched directly; a failing
                     // match is left to the evaluation, which records the error.
+                    let filters = filters.get_or_init(|| role.apply_when.root_filters(&self.scope));
                     let direct = match (filters, images.root) {
                         (Some(filters), Some(root)) => match_all(filters, root),
                         _ => None,
