@@ -301,8 +301,8 @@ fn parse_regex(operand: &Bson, options: Option<&str>) -> Result<RegexPred> {
     }
 }
 
-/// `$in` over `list`: an empty list matches nothing, whatever the value (MongoDB's optimizer
-/// reads it as `$alwaysFalse` too).
+/// `$in` over `list`: an empty list matches nothing, whatever the value, as in MongoDB (where
+/// `{a: {$in: []}}` finds nothing, not even `{a: []}`).
 fn in_pred(list: InList) -> Pred {
     if list.values.is_empty() && list.regexes.is_empty() {
         Pred::Never

@@ -159,7 +159,7 @@ pub(super) fn prepared_of<'a>(
 
 /// The compiled filter a test on a `%%root` field matches the document with, when it has one
 /// (its operands do not read the document, and preparing it succeeded): what
-/// [`super::Expression::root_filter`] hands to callers that match it directly.
+/// [`super::Expression::root_filters`] hands to callers that match it directly.
 pub(super) fn root_filter<'a>(node: &'a TestNode, request: &'a RequestScope) -> Option<&'a Filter> {
     if node.subject.source != Source::Root {
         return None;
