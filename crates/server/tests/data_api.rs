@@ -821,26 +821,33 @@ async fn every_config_problem_is_listed_at_once() {
         "data_sources/mongodb-atlas/db/c/rules.json",
         r#"{"roles": [{"name": "r", "apply_when": {}, "raed": true}]}"#,
     );
-    let error = rampart_server::data_api::load_snapshot(app.path(), &settings()).unwrap_err();
-    let text = error.to_string();
     // Type and key errors stop the file there: the checks of values that parsed come after
     // they are fixed.
-    for expected in ["raed", "$.bogus", "$.disabled", "$.also_bogus"] {
-        assert!(text.contains(expected), "missing {expected}: {text}");
-    }
-    assert_eq!(text.lines().count(), 4, "{text}");
+    assert_lists_exactly(
+        app.path(),
+        &["raed", "$.bogus", "$.disabled", "$.also_bogus"],
+    );
 
     write_file(
         app.path(),
         "data_api_config.json",
         r#"{"return_type": "XML", "run_as_system": true, "versions": ["v9"]}"#,
     );
-    let error = rampart_server::data_api::load_snapshot(app.path(), &settings()).unwrap_err();
+    assert_lists_exactly(
+        app.path(),
+        &["raed", "$.return_type", "$.run_as_system", "$.versions"],
+    );
+}
+
+/// Loading `app` fails with one line per `expected` problem, each named.
+#[track_caller]
+fn assert_lists_exactly(app: &std::path::Path, expected: &[&str]) {
+    let error = rampart_server::data_api::load_snapshot(app, &settings()).unwrap_err();
     let text = error.to_string();
-    for expected in ["raed", "$.return_type", "$.run_as_system", "$.versions"] {
+    for expected in expected {
         assert!(text.contains(expected), "missing {expected}: {text}");
     }
-    assert_eq!(text.lines().count(), 4, "{text}");
+    assert_eq!(text.lines().count(), expected.len(), "{text}");
 }
 
 #[tokio::test]
