@@ -196,15 +196,31 @@ impl RawWriter {
 
     /// The finished document; an error when it would exceed what a length prefix holds.
     pub fn finish(mut self) -> Result<RawDocumentBuf> {
-        self.bytes.push(0);
-        let length = i32::try_from(self.bytes.len())
-            .map_err(|_| malformed("document too large"))?
-            .to_le_bytes();
-        if let Some(prefix) = self.bytes.get_mut(..4) {
-            prefix.copy_from_slice(&length);
-        }
+        close_document(&mut self.bytes, 0)?;
         RawDocumentBuf::from_bytes(self.bytes).map_err(|error| malformed(&error.to_string()))
     }
+}
+
+#[cold]
+#[inline(never)]
+fn too_large() -> MqlError {
+    malformed("document too large")
+}
+
+/// Ends the document that starts at `start` of `bytes` (a length prefix to fill in, then
+/// whole elements): appends its terminator and writes its length into the prefix. An error
+/// when it would exceed what a length prefix holds.
+#[inline]
+pub fn close_document(bytes: &mut Vec<u8>, start: usize) -> Result<()> {
+    bytes.push(0);
+    let Ok(length) = i32::try_from(bytes.len().saturating_sub(start)) else {
+        return Err(too_large());
+    };
+    let length = length.to_le_bytes();
+    if let Some(prefix) = bytes.get_mut(start..start + 4) {
+        prefix.copy_from_slice(&length);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

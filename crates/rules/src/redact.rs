@@ -5,7 +5,7 @@
 use std::cell::{Cell, OnceCell};
 
 use bson::{Bson, Document, RawDocument};
-use rampart_mql::raw::{raw_elements, RawElement, ARRAY_TAG, DOCUMENT_TAG};
+use rampart_mql::raw::{close_document, raw_elements, RawElement, ARRAY_TAG, DOCUMENT_TAG};
 use rampart_mql::MqlError;
 
 use crate::authorize::{Authorizer, Images};
@@ -457,12 +457,7 @@ impl<'d, 'o> Copy<'d, 'o> {
         }
         self.note_run();
         let start = self.write_runs();
-        self.out.push(0);
-        let length = i32::try_from(self.out.len() - start)
-            .map_err(|_| MqlError::parse("document too large"))?;
-        if let Some(prefix) = self.out.get_mut(start..start + 4) {
-            prefix.copy_from_slice(&length.to_le_bytes());
-        }
+        close_document(self.out, start)?;
         Ok(true)
     }
 
