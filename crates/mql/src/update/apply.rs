@@ -38,39 +38,16 @@ struct Walker<'a> {
 
 impl OperatorUpdate {
     /// Applies every modifier to a copy of `doc`; returns the copy and whether anything
-    /// changed. `doc` itself is never touched, so an error leaves it as it was.
+    /// changed. `doc` itself is never touched.
     pub(super) fn apply(
         &self,
         doc: &Document,
         context: &UpdateContext,
         is_insert: bool,
     ) -> Result<(Document, bool)> {
-        if self.positional && context.matched_position.is_none() {
-            return Err(positional_missing());
-        }
-        let mut walker = Walker {
-            filters: &self.array_filters,
-            original: doc,
-            matched: context.matched_position,
-            now: context.variables.now(),
-            touched: self.dynamic.then(Vec::new),
-            changed: false,
-        };
-        let mut root = Bson::Document(doc.clone());
-        let result = walker.run(&self.modifiers, &mut root, is_insert);
-        // A conflict between expanded paths explains a failure better than its symptom (a
-        // path made non-viable by the other modifier), so it is reported first.
-        if let Some(touched) = walker.touched.take() {
-            check_expanded_conflicts(touched)?;
-        }
-        result?;
-        let Bson::Document(updated) = root else {
-            return Ok((doc.clone(), false));
-        };
-        if let Some(id) = doc.get("_id") {
-            check_id(id, &updated, &self.modifiers)?;
-        }
-        Ok((updated, walker.changed))
+        let mut copy = doc.clone();
+        let changed = self.apply_in_place(&mut copy, context, is_insert)?;
+        Ok((copy, changed))
     }
 
     /// Applies every modifier to `doc` itself; returns whether anything changed. Instead of
@@ -85,14 +62,20 @@ impl OperatorUpdate {
     ) -> Result<bool> {
         let saved = match self.top_level_names() {
             Some(names) => Saved::of(doc, names),
-            _ => {
-                let (updated, changed) = self.apply(doc, context, is_insert)?;
-                if changed {
-                    *doc = updated;
-                }
-                return Ok(changed);
-            }
+            // Not met: a path never starts with a positional part (parsing refuses it).
+            None => Saved::of(doc, doc.keys().map(String::as_str).collect()),
         };
+        self.apply_saving(doc, context, is_insert, saved)
+    }
+
+    /// [`Self::apply_in_place`] with `saved` holding (at least) the fields the modifiers name.
+    pub(super) fn apply_saving(
+        &self,
+        doc: &mut Document,
+        context: &UpdateContext,
+        is_insert: bool,
+        saved: Saved,
+    ) -> Result<bool> {
         if self.positional && context.matched_position.is_none() {
             return Err(positional_missing());
         }
@@ -112,7 +95,8 @@ impl OperatorUpdate {
             *doc = updated;
         }
         let checked = (|| {
-            // As in `apply`: a conflict between expanded paths is reported first.
+            // A conflict between expanded paths explains a failure better than its symptom (a
+            // path made non-viable by the other modifier), so it is reported first.
             if let Some(touched) = walker.touched.take() {
                 check_expanded_conflicts(touched)?;
             }
@@ -149,7 +133,7 @@ impl OperatorUpdate {
 
 /// The top-level fields an in-place update may change, as they were: name, and position and
 /// value when present.
-struct Saved {
+pub(super) struct Saved {
     /// The named fields the document had, as they were: also what array filters match
     /// elements against (an element is always under the field its modifier names).
     values: Document,
@@ -158,7 +142,7 @@ struct Saved {
 }
 
 impl Saved {
-    fn of(doc: &Document, names: Vec<&str>) -> Saved {
+    pub(super) fn of(doc: &Document, names: Vec<&str>) -> Saved {
         let mut values = Document::new();
         let positions = names
             .into_iter()

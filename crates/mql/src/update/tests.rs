@@ -529,12 +529,14 @@ fn upsert_document_seeds_from_the_filter() {
 }
 
 mod in_place {
-    //! Applying in place (what `Update::apply` does) against applying to a copy (what it did,
-    //! and still does for an upsert's insert): the same document, outcome and error.
+    //! Applying in place, saving only the fields the modifiers name (what `Update::apply`
+    //! does), against saving every field (what copying the whole document first amounted
+    //! to): the same document, outcome and error.
 
     use bson::{doc, Bson, Document};
     use proptest::prelude::*;
 
+    use super::super::apply::Saved;
     use super::super::{Kind, Update};
     use super::{context, same};
 
@@ -622,7 +624,14 @@ mod in_place {
             let Kind::Operators(update) = &parsed.kind else {
                 return Ok(());
             };
-            let on_copy = update.apply(&doc, &context(), false);
+            // The reference saves every field: array filters see the whole document as it
+            // was and an error puts every field back, which is what applying to a copy of the
+            // whole document amounted to.
+            let mut whole = doc.clone();
+            let every_field = Saved::of(&doc, doc.keys().map(String::as_str).collect());
+            let on_copy = update
+                .apply_saving(&mut whole, &context(), false, every_field)
+                .map(|changed| (whole, changed));
             let mut in_place = doc.clone();
             let outcome = update.apply_in_place(&mut in_place, &context(), false);
             match (on_copy, outcome) {
