@@ -32,6 +32,9 @@ fn agree(filter: &Filter, doc: &Document) -> Result<(), String> {
     if filter.matches_raw(&raw).ok() != decoded.as_ref().ok().map(|outcome| outcome.matched) {
         return Err(format!("matches_raw differs from evaluate on {doc}"));
     }
+    if filter.matches_raw_ok(&raw) != filter.matches_raw(&raw).ok() {
+        return Err(format!("matches_raw_ok differs from matches_raw on {doc}"));
+    }
     if same {
         Ok(())
     } else {
@@ -318,6 +321,8 @@ fn every_filter_case_agrees_on_raw_bytes() {
 #[test]
 fn malformed_bytes_are_errors_not_panics() {
     let filter = Filter::compile(&doc! {"a.b": {"$gt": 1}, "c": {"$size": 1}}).unwrap();
+    // One top-level test: matched without the general evaluator.
+    let one_field = Filter::compile(&doc! {"d": {"$ne": "text"}}).unwrap();
     let good =
         RawDocumentBuf::try_from(&doc! {"a": [{"b": 2}, "x"], "c": [1], "d": "text"}).unwrap();
     let bytes = good.as_bytes().to_vec();
@@ -329,6 +334,13 @@ fn malformed_bytes_are_errors_not_panics() {
             corrupt[index] = replacement;
             if let Ok(raw) = bson::RawDocument::from_bytes(&corrupt) {
                 let _ = filter.evaluate_raw(raw);
+                for filter in [&filter, &one_field] {
+                    assert_eq!(
+                        filter.matches_raw_ok(raw),
+                        filter.matches_raw(raw).ok(),
+                        "byte {index} set to {replacement}"
+                    );
+                }
             }
         }
     }

@@ -298,6 +298,30 @@ impl Filter {
         )
     }
 
+    /// [`Filter::matches_raw`] with any error as `None`, for a caller that leaves errors to
+    /// another path (a role gate falls back to the full evaluation, which reports them). The
+    /// outcome comes back in a register: `matches_raw`'s `Result` goes through memory, and
+    /// reading its `bool` back (wider than it was stored) stalled the caller.
+    #[inline(never)]
+    pub fn matches_raw_ok(&self, doc: &RawDocument) -> Option<bool> {
+        if let Some(matched) = self.constant {
+            return Some(matched);
+        }
+        if let Some((leaf, negated)) = top_leaf(&self.root) {
+            let mut position = None;
+            return raw::top_leaf_inline(
+                leaf,
+                self.quick_eq.as_ref(),
+                negated,
+                doc,
+                &self.variables,
+                &mut position,
+            )
+            .ok();
+        }
+        self.matches_raw(doc).ok()
+    }
+
     /// [`Filter::evaluate`] on a document's BSON bytes (see [`Filter::matches_raw`]).
     pub fn evaluate_raw(&self, doc: &RawDocument) -> Result<MatchOutcome> {
         let mut position = None;

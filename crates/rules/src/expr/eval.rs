@@ -106,6 +106,16 @@ impl<'a> Image<'a> {
         }
         .map_err(|error| EvalError::Query(error.to_string()))
     }
+
+    /// [`Image::matches`] with any error as `None`, for a caller that leaves errors to a full
+    /// evaluation: the outcome comes back in a register (see [`Filter::matches_raw_ok`]).
+    #[inline(always)]
+    pub(crate) fn matches_ok(self, filter: &Filter) -> Option<bool> {
+        match self {
+            Image::Decoded(document) => filter.matches(document).ok(),
+            Image::Raw(image) => filter.matches_raw_ok(image.raw),
+        }
+    }
 }
 
 impl<'a> Scope<'a> {

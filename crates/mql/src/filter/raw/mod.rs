@@ -381,7 +381,21 @@ impl QuickEq {
 /// document's bytes: the field is looked up once and its value handed to the leaf's test
 /// ([`super::eval::top_leaf`]), without the general evaluator's dispatch; `eq`, the leaf as a
 /// [`QuickEq`], compares the value's bytes when their type decides it.
+#[inline(never)]
 pub(crate) fn top_leaf(
+    leaf: &Leaf,
+    eq: Option<&QuickEq>,
+    negated: bool,
+    doc: &RawDocument,
+    variables: &Variables,
+    position: &mut Option<usize>,
+) -> Result<bool> {
+    top_leaf_inline(leaf, eq, negated, doc, variables, position)
+}
+
+/// [`top_leaf`], inlined where its outcome should stay in registers.
+#[inline(always)]
+pub(crate) fn top_leaf_inline(
     leaf: &Leaf,
     eq: Option<&QuickEq>,
     negated: bool,
