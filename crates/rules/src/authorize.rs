@@ -114,7 +114,7 @@ impl RuleSet {
 }
 
 /// Whether every filter matches `root`; `None` when one fails to match.
-fn match_all(filters: &[Filter], root: Image<'_>) -> Option<bool> {
+pub(crate) fn match_all(filters: &[Filter], root: Image<'_>) -> Option<bool> {
     for filter in filters {
         if !root.matches_ok(filter)? {
             return Some(false);

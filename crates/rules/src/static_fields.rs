@@ -15,9 +15,9 @@
 
 use bson::RawDocument;
 use rampart_mql::raw::{element_layout, RawElement};
-use rampart_mql::MqlError;
+use rampart_mql::{Filter, MqlError};
 
-use crate::authorize::{Authorizer, Images, Tri};
+use crate::authorize::{match_all, Authorizer, Images, Tri};
 use crate::compile::{FieldRules, Permission, Role};
 use crate::expr::{Budget, Expression, Scope};
 use crate::redact::{nested_raw, Copy, Outcome};
@@ -29,6 +29,10 @@ pub(crate) struct FieldTable {
     /// Permissions that read the document (not the field's value), by slot: decided once per
     /// document, slot `i` giving bit `i` of the document's outcomes.
     per_document: Vec<Permission>,
+    /// Per slot, the read and write expressions as filters matched directly on the stored
+    /// document, when they are tests of document fields ([`Expression::root_filters`]), as a
+    /// role gate is matched.
+    direct: Vec<[Option<Vec<Filter>>; 2]>,
 }
 
 /// The most permissions a table decides per document (one bit each).
@@ -46,9 +50,25 @@ impl FieldTable {
             role.additional_fields.as_ref(),
             &mut per_document,
         )?;
-        (per_document.len() <= PER_DOCUMENT).then_some(FieldTable {
+        if per_document.len() > PER_DOCUMENT {
+            return None;
+        }
+        let filters = |expression: Option<&Expression>| {
+            expression.and_then(|expression| expression.root_filters(&authorizer.scope))
+        };
+        let direct = per_document
+            .iter()
+            .map(|permission| {
+                [
+                    filters(permission.read.as_ref()),
+                    filters(permission.write.as_ref()),
+                ]
+            })
+            .collect();
+        Some(FieldTable {
             fields,
             per_document,
+            direct,
         })
     }
 }
@@ -232,25 +252,40 @@ fn decide(
     }
     let scope = Scope::request_only(&authorizer.scope);
     let budget = Budget::default();
-    either(permission, &scope, &budget).map(Decided::Always)
+    either(permission, &[None, None], &scope, &budget).map(Decided::Always)
 }
 
 /// Whether `permission`'s read, or else its write, holds in `scope`; `None` when one it
 /// evaluates fails. `Authorizer::either` decides the same but records a failure and goes on;
 /// routing this through it (with a scratch explanation) cost the one-role read 5%.
-fn either(permission: &Permission, scope: &Scope<'_>, budget: &Budget) -> Option<bool> {
-    let evaluate = |expression: Option<&Expression>| match expression {
-        None => Some(Tri::Undefined),
-        Some(expression) => match expression.evaluate(scope, budget) {
-            Ok(true) => Some(Tri::True),
-            Ok(false) => Some(Tri::False),
-            Err(_) => None,
-        },
+///
+/// `direct` holds the read's and the write's filters when they can be matched on the stored
+/// document (see [`FieldTable`]); a match that fails is left to the evaluation.
+fn either(
+    permission: &Permission,
+    direct: &[Option<Vec<Filter>>; 2],
+    scope: &Scope<'_>,
+    budget: &Budget,
+) -> Option<bool> {
+    let evaluate = |expression: Option<&Expression>, filters: &Option<Vec<Filter>>| {
+        let expression = match expression {
+            None => return Some(Tri::Undefined),
+            Some(expression) => expression,
+        };
+        let direct = match (filters, scope.root) {
+            (Some(filters), Some(root)) => match_all(filters, root),
+            _ => None,
+        };
+        match direct.map_or_else(|| expression.evaluate(scope, budget).ok(), Some)? {
+            true => Some(Tri::True),
+            false => Some(Tri::False),
+        }
     };
-    if evaluate(permission.read.as_ref())? == Tri::True {
+    let [read, write] = direct;
+    if evaluate(permission.read.as_ref(), read)? == Tri::True {
         return Some(true);
     }
-    Some(evaluate(permission.write.as_ref())? == Tri::True)
+    Some(evaluate(permission.write.as_ref(), write)? == Tri::True)
 }
 
 /// Redacts a stored document by the table, appending the copy to `out`. `Ok(false)`: nothing
@@ -268,8 +303,9 @@ pub(crate) fn visible(
     let mut outcomes = 0u64;
     if !table.per_document.is_empty() {
         let scope = authorizer.scope(images);
-        for (slot, permission) in table.per_document.iter().enumerate() {
-            if either(permission, &scope, budget)? {
+        let permissions = table.per_document.iter().zip(&table.direct);
+        for (slot, (permission, direct)) in permissions.enumerate() {
+            if either(permission, direct, &scope, budget)? {
                 outcomes |= slot_bit(slot);
             }
         }
