@@ -113,16 +113,6 @@ impl RuleSet {
     }
 }
 
-/// Whether every filter matches `root`; `None` when one fails to match.
-pub(crate) fn match_all(filters: &[Filter], root: Image<'_>) -> Option<bool> {
-    for filter in filters {
-        if !root.matches_ok(filter)? {
-            return Some(false);
-        }
-    }
-    Some(true)
-}
-
 fn request_gate(expression: &Expression, scope: &RequestScope) -> Gate {
     if expression.reads_document() {
         return Gate::PerDocument(OnceLock::new());
@@ -625,17 +615,10 @@ impl Authorizer {
                     // A gate made of filters on the document is matched directly; a failing
                     // match is left to the evaluation, which records the error.
                     let filters = filters.get_or_init(|| role.apply_when.root_filters(&self.scope));
-                    let direct = match (filters, images.root) {
-                        (Some(filters), Some(root)) => match_all(filters, root),
-                        _ => None,
-                    };
-                    let outcome = match direct {
-                        Some(holds) => Ok(holds),
-                        None => role
-                            .apply_when
-                            .evaluate(&self.scope(images), budget)
-                            .map_err(|error| error.to_string()),
-                    };
+                    let outcome = role
+                        .apply_when
+                        .evaluate_matching(filters.as_deref(), &self.scope(images), budget)
+                        .map_err(|error| error.to_string());
                     (outcome, false)
                 }
             };

@@ -17,7 +17,7 @@ use bson::RawDocument;
 use rampart_mql::raw::{element_layout, RawElement};
 use rampart_mql::{Filter, MqlError};
 
-use crate::authorize::{match_all, Authorizer, Images, Tri};
+use crate::authorize::{Authorizer, Images, Tri};
 use crate::compile::{FieldRules, Permission, Role};
 use crate::expr::{Budget, Expression, Scope};
 use crate::redact::{nested_raw, Copy, Outcome};
@@ -28,11 +28,16 @@ pub(crate) struct FieldTable {
     fields: StaticFields,
     /// Permissions that read the document (not the field's value), by slot: decided once per
     /// document, slot `i` giving bit `i` of the document's outcomes.
-    per_document: Vec<Permission>,
-    /// Per slot, the read and write expressions as filters matched directly on the stored
-    /// document, when they are tests of document fields ([`Expression::root_filters`]), as a
-    /// role gate is matched.
-    direct: Vec<[Option<Vec<Filter>>; 2]>,
+    per_document: Vec<PerDocument>,
+}
+
+/// A permission decided per document, with its read's and write's
+/// [`Expression::root_filters`] (prepared for the request) when they are tests of document
+/// fields: those are matched on the stored document, as a role gate is.
+#[derive(Debug, Clone)]
+struct PerDocument {
+    permission: Permission,
+    filters: [Option<Vec<Filter>>; 2],
 }
 
 /// The most permissions a table decides per document (one bit each).
@@ -56,19 +61,19 @@ impl FieldTable {
         let filters = |expression: Option<&Expression>| {
             expression.and_then(|expression| expression.root_filters(&authorizer.scope))
         };
-        let direct = per_document
-            .iter()
-            .map(|permission| {
-                [
+        let per_document = per_document
+            .into_iter()
+            .map(|permission| PerDocument {
+                filters: [
                     filters(permission.read.as_ref()),
                     filters(permission.write.as_ref()),
-                ]
+                ],
+                permission,
             })
             .collect();
         Some(FieldTable {
             fields,
             per_document,
-            direct,
         })
     }
 }
@@ -258,30 +263,24 @@ fn decide(
 /// Whether `permission`'s read, or else its write, holds in `scope`; `None` when one it
 /// evaluates fails. `Authorizer::either` decides the same but records a failure and goes on;
 /// routing this through it (with a scratch explanation) cost the one-role read 5%.
-///
-/// `direct` holds the read's and the write's filters when they can be matched on the stored
-/// document (see [`FieldTable`]); a match that fails is left to the evaluation.
+/// `filters`: the read's and the write's root filters, when they have them (see
+/// [`PerDocument`]).
 fn either(
     permission: &Permission,
-    direct: &[Option<Vec<Filter>>; 2],
+    filters: &[Option<Vec<Filter>>; 2],
     scope: &Scope<'_>,
     budget: &Budget,
 ) -> Option<bool> {
-    let evaluate = |expression: Option<&Expression>, filters: &Option<Vec<Filter>>| {
-        let expression = match expression {
-            None => return Some(Tri::Undefined),
-            Some(expression) => expression,
-        };
-        let direct = match (filters, scope.root) {
-            (Some(filters), Some(root)) => match_all(filters, root),
-            _ => None,
-        };
-        match direct.map_or_else(|| expression.evaluate(scope, budget).ok(), Some)? {
-            true => Some(Tri::True),
-            false => Some(Tri::False),
-        }
+    let evaluate = |expression: Option<&Expression>, filters: &Option<Vec<Filter>>| match expression
+    {
+        None => Some(Tri::Undefined),
+        Some(expression) => match expression.evaluate_matching(filters.as_deref(), scope, budget) {
+            Ok(true) => Some(Tri::True),
+            Ok(false) => Some(Tri::False),
+            Err(_) => None,
+        },
     };
-    let [read, write] = direct;
+    let [read, write] = filters;
     if evaluate(permission.read.as_ref(), read)? == Tri::True {
         return Some(true);
     }
@@ -303,9 +302,8 @@ pub(crate) fn visible(
     let mut outcomes = 0u64;
     if !table.per_document.is_empty() {
         let scope = authorizer.scope(images);
-        let permissions = table.per_document.iter().zip(&table.direct);
-        for (slot, (permission, direct)) in permissions.enumerate() {
-            if either(permission, direct, &scope, budget)? {
+        for (slot, permission) in table.per_document.iter().enumerate() {
+            if either(&permission.permission, &permission.filters, &scope, budget)? {
                 outcomes |= slot_bit(slot);
             }
         }

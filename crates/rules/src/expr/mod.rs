@@ -61,6 +61,27 @@ impl Expression {
         eval::node(&self.node, scope, budget)
     }
 
+    /// [`Expression::evaluate`], with `filters` (this expression's
+    /// [`Expression::root_filters`], prepared for the scope's request) matched directly on the
+    /// scope's document when given: the outcome is the same. A match that fails (malformed
+    /// bytes) is left to the evaluation, which fails the same way and reports the error.
+    #[inline]
+    pub(crate) fn evaluate_matching(
+        &self,
+        filters: Option<&[Filter]>,
+        scope: &Scope<'_>,
+        budget: &Budget,
+    ) -> Result<bool, EvalError> {
+        let direct = match (filters, scope.root) {
+            (Some(filters), Some(root)) => match_all(filters, root),
+            _ => None,
+        };
+        match direct {
+            Some(holds) => Ok(holds),
+            None => self.evaluate(scope, budget),
+        }
+    }
+
     /// When this expression is a test of a `%%root` field (or a bare field name) whose
     /// operands do not read the document, or a conjunction of such tests, as role gates
     /// usually are (`{"owner": "%%user.id"}`, `{"owner": "%%user.id", "region": "eu"}`): each
@@ -89,6 +110,16 @@ impl Expression {
     pub(crate) fn number_slots(&mut self, next: &mut usize) {
         number_node(&mut self.node, next);
     }
+}
+
+/// Whether every filter matches `root`; `None` when one fails to match.
+fn match_all(filters: &[Filter], root: Image<'_>) -> Option<bool> {
+    for filter in filters {
+        if !root.matches_ok(filter)? {
+            return Some(false);
+        }
+    }
+    Some(true)
 }
 
 fn number_node(node: &mut Node, next: &mut usize) {
