@@ -301,7 +301,9 @@ impl Filter {
     /// [`Filter::matches_raw`] with any error as `None`, for a caller that leaves errors to
     /// another path (a role gate falls back to the full evaluation, which reports them). The
     /// outcome comes back in a register: `matches_raw`'s `Result` goes through memory, and
-    /// reading its `bool` back (wider than it was stored) stalled the caller.
+    /// `perf annotate` put a third of a role gate's time on reading it back (the caller loads
+    /// the `bool` as four bytes; a failed store-to-load forward is the likely cause, not
+    /// confirmed with counters).
     #[inline(never)]
     pub fn matches_raw_ok(&self, doc: &RawDocument) -> Option<bool> {
         if let Some(matched) = self.constant {
