@@ -12,6 +12,7 @@ use rampart_mql::{to_json_value, ExtJsonMode, Filter, Projection};
 use crate::compile::{NamespaceRules, Permission, Role, RuleSet, User};
 use crate::explain::{DocumentExplain, FilterExplain, RoleTrial};
 use crate::expr::{Budget, Expression, Image, RawImage, RequestScope, Scope, Slots, Translation};
+use crate::lean::LeanPlan;
 use crate::static_fields::FieldTable;
 
 /// Decides one request's reads and writes on one namespace.
@@ -21,11 +22,14 @@ pub struct Authorizer {
     pub(crate) scope: RequestScope,
     /// Per role, its `apply_when` decided once for the request when it does not read the
     /// document.
-    gates: Vec<Gate>,
+    pub(crate) gates: Vec<Gate>,
     /// Whether explanations record the parts that cost per role or per field.
     pub(crate) explanations: bool,
     /// Per role, its field permissions decided once for the request (lean reads only).
     static_fields: Vec<OnceLock<Option<FieldTable>>>,
+    /// Lean reads decided with what the request fixes, when its roles allow (built on the
+    /// first lean read).
+    lean: OnceLock<Option<LeanPlan>>,
 }
 
 #[derive(Debug, Clone)]
@@ -109,6 +113,7 @@ impl RuleSet {
             gates,
             explanations: true,
             static_fields,
+            lean: OnceLock::new(),
         }
     }
 }
@@ -171,6 +176,9 @@ impl QueryPlan {
 
 /// Why a document with no readable field left is withheld.
 const NO_READABLE_FIELD: &str = "the role can read no field of this document";
+
+/// Why a document no role applies to is withheld.
+pub(crate) const NO_ROLE: &str = "no role applies";
 
 /// A read decision for one document.
 #[derive(Debug, Clone)]
@@ -255,7 +263,7 @@ impl RawVisible {
 }
 
 impl RawReadInto {
-    fn withheld(explain: DocumentExplain) -> Self {
+    pub(crate) fn withheld(explain: DocumentExplain) -> Self {
         RawReadInto {
             visible: RawVisible::Withheld,
             explain,
@@ -463,60 +471,44 @@ impl Authorizer {
     /// document once the buffer has grown. On [`RawVisible::Whole`] and
     /// [`RawVisible::Withheld`], `out` is left as it was.
     pub fn read_raw_into(&self, document: &RawDocument, out: &mut Vec<u8>) -> RawReadInto {
+        // Filled in place and returned as is: the answer is large, and moving it from
+        // function to function was a copy per document.
+        let mut read = RawReadInto::withheld(DocumentExplain::default());
+        if let Some(plan) = self.lean_plan() {
+            if plan.read(self, document, out, &mut read) {
+                return read;
+            }
+        }
+        read.explain = self.new_explain_raw(document);
         let start = out.len();
         let budget = Budget::default();
-        let mut explain = self.new_explain_raw(document);
         let image = RawImage::new(document);
         let images = Images::stored(Image::Raw(&image));
-        let copied = match self.read_role(images, &budget, &mut explain) {
-            None => return RawReadInto::withheld(explain),
+        let explain = &mut read.explain;
+        let copied = match self.read_role(images, &budget, explain) {
+            None => return read,
             Some((_, _, true)) => Ok(false),
             Some((index, role, false)) => self
                 .static_fields(index, role)
                 .and_then(|table| {
-                    crate::static_fields::visible(table, self, images, document, &budget, out)
+                    crate::static_fields::visible(table, self, document, &budget, out)
                 })
                 .map(|copied| copied.map_err(|error| *error))
                 .unwrap_or_else(|| {
-                    crate::redact::visible_raw(
-                        self,
-                        role,
-                        images,
-                        document,
-                        &budget,
-                        &mut explain,
-                        out,
-                    )
+                    crate::redact::visible_raw(self, role, images, document, &budget, explain, out)
                 }),
         };
-        let visible = match copied {
-            Ok(false) => RawVisible::Whole,
-            Ok(true) => RawVisible::Copied(start),
-            Err(error) => {
-                out.truncate(start);
-                let message = format!("malformed stored document: {error}");
-                explain.failed_check = Some(message.clone());
-                return RawReadInto {
-                    malformed: Some(message),
-                    ..RawReadInto::withheld(explain)
-                };
-            }
-        };
-        // A length prefix and a terminator: no element.
-        let empty = match visible {
-            RawVisible::Copied(start) => out.len() - start <= 5,
-            _ => document.as_bytes().len() <= 5,
-        };
-        if empty {
-            out.truncate(start);
-            explain.failed_check = Some(NO_READABLE_FIELD.to_owned());
-            return RawReadInto::withheld(explain);
+        finish_raw(copied, start, document, out, &mut read);
+        read
+    }
+
+    /// The plan of lean reads, built on first use; `None` with explanations on, or when a
+    /// role needs the general path (see [`LeanPlan::of`]).
+    fn lean_plan(&self) -> Option<&LeanPlan> {
+        if self.explanations {
+            return None;
         }
-        RawReadInto {
-            visible,
-            explain,
-            malformed: None,
-        }
+        self.lean.get_or_init(|| LeanPlan::of(self)).as_ref()
     }
 
     /// The role for a read (and its position) and whether it reads the whole document
@@ -532,7 +524,7 @@ impl Authorizer {
             .choose_role_index(images, budget, explain)
             .and_then(|index| Some((index, self.rules.roles.get(index)?)))
         else {
-            explain.failed_check = Some("no role applies".to_owned());
+            explain.failed_check = Some(NO_ROLE.to_owned());
             return None;
         };
         match self.read_access(role, images, budget, explain) {
@@ -722,36 +714,86 @@ impl Authorizer {
         budget: &Budget,
         explain: &mut DocumentExplain,
     ) -> Access {
-        if self.document_visible(role, images, budget, explain) == Some(false) {
-            return Access::None("document_filters: neither read nor write holds".to_owned());
-        }
-        let read = self.permission(role.read.as_ref(), images, budget, explain, &|| {
-            "read".to_owned()
-        });
-        if read == Tri::True {
+        let access = access(role, |expression, what| {
+            Some(self.permission(expression, images, budget, explain, &|| what.to_owned()))
+        })
+        // Unreachable: the evaluation above always answers.
+        .unwrap_or_else(|| Access::None(NO_ROLE.to_owned()));
+        if matches!(access, Access::Full) {
             explain.access = Some("full");
-            return Access::Full;
         }
-        let write = self.permission(role.write.as_ref(), images, budget, explain, &|| {
-            "write".to_owned()
-        });
-        if write == Tri::True {
-            explain.access = Some("full");
-            return Access::Full;
-        }
-        if read == Tri::False {
-            return Access::None("read is false and write does not hold".to_owned());
-        }
-        if role.fields.is_none() && role.additional_fields.is_none() {
-            return Access::None(
-                "the role grants no read (no read, write, fields or additional_fields)".to_owned(),
-            );
-        }
-        Access::Fields
+        access
     }
 }
 
-enum Access {
+/// Completes `read`, the answer of a read of `document` whose redaction gave `copied` (a copy
+/// appended to `out` from `start`, or nothing withheld): withheld when the bytes are
+/// malformed or no field is left.
+pub(crate) fn finish_raw(
+    copied: Result<bool, rampart_mql::MqlError>,
+    start: usize,
+    document: &RawDocument,
+    out: &mut Vec<u8>,
+    read: &mut RawReadInto,
+) {
+    let visible = match copied {
+        Ok(false) => RawVisible::Whole,
+        Ok(true) => RawVisible::Copied(start),
+        Err(error) => {
+            out.truncate(start);
+            let message = format!("malformed stored document: {error}");
+            read.explain.failed_check = Some(message.clone());
+            read.malformed = Some(message);
+            return;
+        }
+    };
+    // A length prefix and a terminator: no element.
+    let empty = match visible {
+        RawVisible::Copied(start) => out.len() - start <= 5,
+        _ => document.as_bytes().len() <= 5,
+    };
+    if empty {
+        out.truncate(start);
+        read.explain.failed_check = Some(NO_READABLE_FIELD.to_owned());
+        return;
+    }
+    read.visible = visible;
+}
+
+/// The access `role` gives to a document, from `evaluate` (a permission's outcome, given
+/// the permission's name for its diagnostics); `None` when `evaluate` gives none.
+pub(crate) fn access(
+    role: &Role,
+    mut evaluate: impl FnMut(Option<&Expression>, &'static str) -> Option<Tri>,
+) -> Option<Access> {
+    if let Some(filters) = &role.document_filters {
+        // Write implies read.
+        let visible = evaluate(filters.read.as_ref(), "document_filters.read")? == Tri::True
+            || evaluate(filters.write.as_ref(), "document_filters.write")? == Tri::True;
+        if !visible {
+            return Some(Access::None(
+                "document_filters: neither read nor write holds".to_owned(),
+            ));
+        }
+    }
+    let read = evaluate(role.read.as_ref(), "read")?;
+    if read == Tri::True || evaluate(role.write.as_ref(), "write")? == Tri::True {
+        return Some(Access::Full);
+    }
+    if read == Tri::False {
+        return Some(Access::None(
+            "read is false and write does not hold".to_owned(),
+        ));
+    }
+    if role.fields.is_none() && role.additional_fields.is_none() {
+        return Some(Access::None(
+            "the role grants no read (no read, write, fields or additional_fields)".to_owned(),
+        ));
+    }
+    Some(Access::Fields)
+}
+
+pub(crate) enum Access {
     Full,
     Fields,
     None(String),

@@ -29,6 +29,7 @@ mod error;
 mod explain;
 mod expr;
 mod function;
+mod lean;
 mod loader;
 mod pushdown;
 mod redact;

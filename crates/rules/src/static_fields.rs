@@ -19,7 +19,7 @@ use rampart_mql::{Filter, MqlError};
 
 use crate::authorize::{Authorizer, Images, Tri};
 use crate::compile::{FieldRules, Permission, Role};
-use crate::expr::{Budget, Expression, Scope};
+use crate::expr::{Budget, Expression, Image, RawImage, Scope};
 use crate::redact::{nested_raw, Copy, Outcome};
 
 /// A role's field table and the permissions it decides per document.
@@ -294,14 +294,14 @@ fn either(
 pub(crate) fn visible(
     table: &FieldTable,
     authorizer: &Authorizer,
-    images: Images<'_>,
     document: &RawDocument,
     budget: &Budget,
     out: &mut Vec<u8>,
 ) -> Option<Result<bool, Box<MqlError>>> {
     let mut outcomes = 0u64;
     if !table.per_document.is_empty() {
-        let scope = authorizer.scope(images);
+        let image = RawImage::new(document);
+        let scope = authorizer.scope(Images::stored(Image::Raw(&image)));
         for (slot, permission) in table.per_document.iter().enumerate() {
             if either(&permission.permission, &permission.filters, &scope, budget)? {
                 outcomes |= slot_bit(slot);

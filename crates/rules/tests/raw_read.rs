@@ -3,7 +3,7 @@
 //! order with the same values, same explanation. Roles mix document-level permissions, field
 //! rules (nested ones over embedded documents and arrays of them), `additional_fields`, and
 //! expressions that read the document (`owner`, `%%root.a.b`), the field's value (`%%this`),
-//! the whole document (`%%root`) and the user.
+//! the whole document (`%%root`) and the user, and one that fails for the request.
 
 #![allow(
     clippy::unwrap_used,
@@ -45,6 +45,8 @@ fn expression() -> impl Strategy<Value = Value> {
         Just(json!({"%or": [{"owner": "u2"}, {"%%this": {"%exists": false}}]})),
         Just(json!({"owner": "%%user.id", "a": {"%exists": true}})),
         Just(json!({"%%root.owner": {"%in": ["u1", "u2"]}, "%%root.a.b": {"%lt": 3}})),
+        // Fails for the request (`%in` needs an array): a gate or an access that errs.
+        Just(json!({"%%user.id": {"%in": "u1"}})),
     ]
 }
 
