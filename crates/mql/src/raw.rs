@@ -5,7 +5,8 @@
 use bson::{Bson, RawBsonRef, RawDocument, RawDocumentBuf};
 
 use crate::error::{MqlError, Result};
-use crate::filter::raw::element_at;
+pub use crate::filter::raw::key_word;
+use crate::filter::raw::{element_at, element_word_at};
 
 /// The element type of an embedded document.
 pub const DOCUMENT_TAG: u8 = 0x03;
@@ -149,6 +150,15 @@ pub fn element_layout(document: &RawDocument, offset: usize) -> Option<(usize, u
     element_at(bytes, offset, bytes.len().checked_sub(1)?)
 }
 
+/// [`element_layout`] with the key as a word ([`key_word`] of the key: its bytes, zero above
+/// its length, for a key of up to eight bytes; `0` for a longer one), read with the layout,
+/// so that a caller comparing short keys needs neither the key's slice nor its bounds.
+#[inline(always)]
+pub fn element_layout_word(document: &RawDocument, offset: usize) -> Option<(usize, usize, u64)> {
+    let bytes = document.as_bytes();
+    element_word_at(bytes, offset, bytes.len().checked_sub(1)?)
+}
+
 /// Builds a raw document by appending whole elements: a redacted copy of a stored document
 /// is its kept elements copied back to back.
 #[derive(Debug, Clone)]
@@ -261,6 +271,47 @@ mod tests {
         writer.push_document(DOCUMENT_TAG, b"copy", inner);
         let copy = Document::try_from(writer.finish().unwrap().as_ref()).unwrap();
         assert_eq!(copy, doc! {"copy": {"c": 2}});
+    }
+
+    /// Each key's word is the key's bytes zero-extended (long keys: 0), with the layout
+    /// [`element_layout`] gives; also for a last key too close to the end for a whole word.
+    #[test]
+    fn layouts_give_each_short_key_as_a_word() {
+        let keys = [
+            "",
+            "a",
+            "ab",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghi",
+            "a_much_longer_key",
+        ];
+        let mut document = Document::new();
+        for (index, key) in keys.iter().enumerate() {
+            document.insert(*key, index as i32);
+        }
+        let tails = [doc! {"z": null}, doc! {"yz": true}];
+        for document in std::iter::once(&document).chain(&tails) {
+            let raw = RawDocumentBuf::try_from(document).unwrap();
+            let mut offset = 4;
+            for key in document.keys() {
+                let layout = element_layout(&raw, offset).unwrap();
+                let (key_len, size, word) = element_layout_word(&raw, offset).unwrap();
+                assert_eq!((key_len, size), layout);
+                assert_eq!(key_len, key.len());
+                let expected = if key.len() <= 8 {
+                    let mut bytes = [0u8; 8];
+                    bytes[..key.len()].copy_from_slice(key.as_bytes());
+                    u64::from_le_bytes(bytes)
+                } else {
+                    0
+                };
+                assert_eq!(word, expected, "key {key:?}");
+                assert_eq!(key_word(key.as_bytes()), expected);
+                offset += size;
+            }
+            assert_eq!(offset, raw.as_bytes().len() - 1);
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! before.
 
 use bson::RawDocument;
-use rampart_mql::raw::{element_layout, RawElement};
+use rampart_mql::raw::{element_layout_word, key_word, RawElement};
 use rampart_mql::{Filter, MqlError};
 
 use crate::authorize::{Authorizer, Images, Tri};
@@ -131,43 +131,27 @@ fn length_bit(len: usize) -> u64 {
     1u64 << len.min(63)
 }
 
-/// The mask of the low `len` bytes of a word (`len` at most 8).
-fn low_bytes(len: usize) -> u64 {
-    u64::MAX
-        .checked_shr(64 - 8 * len.min(8) as u32)
-        .unwrap_or(0)
-}
-
-/// `name` as a word for [`StaticFields::lookup`] (zero for a name of more than eight bytes).
-fn name_word(name: &[u8]) -> u64 {
-    if name.len() > 8 {
-        return 0;
-    }
-    let mut bytes = [0u8; 8];
-    for (slot, byte) in bytes.iter_mut().zip(name) {
-        *slot = *byte;
-    }
-    u64::from_le_bytes(bytes)
-}
-
 impl StaticFields {
-    /// The entry for `key` and its bit (see `wanted`). `head`: the eight bytes from the key's
-    /// start, when the document has them (the key's terminator and more), for keys of up to
-    /// eight bytes, compared as one word.
+    /// The entry for a key and its bit (see `wanted`): a key of `key_len` bytes, `word` as
+    /// [`key_word`] gives it; `key` gives the key's bytes, compared for a key of more than
+    /// eight bytes.
     #[inline]
-    fn lookup(&self, key: &[u8], head: Option<&[u8]>) -> Option<(&StaticField, u64)> {
-        if self.lengths & length_bit(key.len()) == 0 {
+    fn lookup<'k>(
+        &self,
+        key_len: usize,
+        word: u64,
+        key: impl FnOnce() -> &'k [u8],
+    ) -> Option<(&StaticField, u64)> {
+        if self.lengths & length_bit(key_len) == 0 {
             return None;
         }
-        let word = (key.len() <= 8).then_some(head).flatten().and_then(|head| {
-            Some(u64::from_le_bytes(head.try_into().ok()?) & low_bytes(key.len()))
-        });
-        let found = match word {
-            Some(word) => self
-                .words
+        let found = if key_len <= 8 {
+            self.words
                 .iter()
-                .position(|named| *named == (key.len(), word)),
-            None => self.named.iter().position(|(name, _)| same_key(name, key)),
+                .position(|named| *named == (key_len, word))
+        } else {
+            let key = key();
+            self.named.iter().position(|(name, _)| same_key(name, key))
         }?;
         let (_, field) = self.named.get(found)?;
         Some((field, 1u64.checked_shl(found as u32).unwrap_or(0)))
@@ -229,7 +213,7 @@ fn compile(
     });
     let words = named
         .iter()
-        .map(|(name, _)| (name.len(), name_word(name)))
+        .map(|(name, _)| (name.len(), key_word(name)))
         .collect();
     Some(StaticFields {
         named,
@@ -335,11 +319,14 @@ fn object(
             copy.drop_rest();
             break;
         }
-        let (key_len, size) = element_layout(document, offset).ok_or_else(bad_element)?;
-        let key = bytes
-            .get(offset + 1..offset + 1 + key_len)
-            .unwrap_or_default();
-        match fields.lookup(key, bytes.get(offset + 1..offset + 9)) {
+        let (key_len, size, word) =
+            element_layout_word(document, offset).ok_or_else(bad_element)?;
+        let key = || {
+            bytes
+                .get(offset + 1..offset + 1 + key_len)
+                .unwrap_or_default()
+        };
+        match fields.lookup(key_len, word, key) {
             None if unlisted => copy.keep(size),
             None | Some((StaticField::Drop, _)) => copy.drop_next(size),
             Some((StaticField::Keep, bit)) => {

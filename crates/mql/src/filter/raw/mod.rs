@@ -232,6 +232,47 @@ pub(crate) fn element_at(bytes: &[u8], offset: usize, end: usize) -> Option<(usi
     Some((header.key_len, header.total()))
 }
 
+/// [`element_at`], with the key as a word: for a key of up to eight bytes, its bytes as a
+/// little-endian word, zero above its length ([`key_word`] of the key); `0` for a longer key.
+#[inline(always)]
+pub(crate) fn element_word_at(
+    bytes: &[u8],
+    offset: usize,
+    end: usize,
+) -> Option<(usize, usize, u64)> {
+    let (key_len, size) = element_at(bytes, offset, end)?;
+    if key_len > 8 {
+        return Some((key_len, size, 0));
+    }
+    // The same word the key's length was found in.
+    let word = match word_at(bytes, offset + 1) {
+        Some(word) => word & low_bytes(key_len),
+        None => key_word(bytes.get(offset + 1..offset + 1 + key_len)?),
+    };
+    Some((key_len, size, word))
+}
+
+/// The mask of the low `len` bytes of a word (`len` at most 8).
+#[inline(always)]
+fn low_bytes(len: usize) -> u64 {
+    u64::MAX
+        .checked_shr(64 - 8 * len.min(8) as u32)
+        .unwrap_or(0)
+}
+
+/// A key of up to eight bytes as a little-endian word, zero above its length; `0` for a
+/// longer key.
+pub fn key_word(key: &[u8]) -> u64 {
+    if key.len() > 8 {
+        return 0;
+    }
+    let mut bytes = [0u8; 8];
+    for (slot, byte) in bytes.iter_mut().zip(key) {
+        *slot = *byte;
+    }
+    u64::from_le_bytes(bytes)
+}
+
 fn bad_element() -> MqlError {
     malformed("bad element")
 }
