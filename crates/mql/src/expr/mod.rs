@@ -33,7 +33,8 @@ pub struct Expr {
 /// `$$CURRENT` come from the document being evaluated.
 #[derive(Debug, Clone, Default)]
 pub struct Variables {
-    values: BTreeMap<String, Bson>,
+    /// `None`: defined, with a missing value (a `let` of a field path to nothing).
+    values: BTreeMap<String, Option<Bson>>,
     now: Option<bson::DateTime>,
 }
 
@@ -44,7 +45,13 @@ impl Variables {
     }
 
     /// Adds or replaces the user variable `name` (without `$$`).
-    pub fn with(mut self, name: impl Into<String>, value: Bson) -> Self {
+    pub fn with(self, name: impl Into<String>, value: Bson) -> Self {
+        self.with_optional(name, Some(value))
+    }
+
+    /// [`Variables::with`] for a value that may be missing (`None`), which `$$name` then is,
+    /// as a `let` of a field path to nothing makes it: missing differs from `null`.
+    pub fn with_optional(mut self, name: impl Into<String>, value: Option<Bson>) -> Self {
         self.values.insert(name.into(), value);
         self
     }
@@ -55,9 +62,9 @@ impl Variables {
         self
     }
 
-    /// The user variable `name`, if set.
+    /// The user variable `name`, if set to a value (not missing).
     pub fn get(&self, name: &str) -> Option<&Bson> {
-        self.values.get(name)
+        self.values.get(name)?.as_ref()
     }
 
     /// `$$NOW`: the fixed time if one was set, else the current time.
@@ -362,8 +369,8 @@ fn eval_var(var: &Var, path: &[String], cx: &mut Cx) -> Result<Option<Bson>> {
             .get(*slot)
             .and_then(Option::as_ref)
             .and_then(|value| walk_value(value, path))),
-        Var::User(name) => match cx.vars.get(name) {
-            Some(value) => Ok(walk_value(value, path)),
+        Var::User(name) => match cx.vars.values.get(name) {
+            Some(value) => Ok(value.as_ref().and_then(|value| walk_value(value, path))),
             None => Err(MqlError::bad_value(format!(
                 "use of undefined variable `$${name}`"
             ))),

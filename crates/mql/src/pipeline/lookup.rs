@@ -293,8 +293,9 @@ impl Lookup {
                 Some(pipeline) => {
                     let mut scoped = vars.clone();
                     for (name, expr) in &self.lets {
-                        let value = expr.evaluate(&doc, vars)?.unwrap_or(Bson::Null);
-                        scoped = scoped.with(name.clone(), value);
+                        // A field path to nothing leaves the variable missing, not null.
+                        let value = expr.evaluate(&doc, vars)?;
+                        scoped = scoped.with_optional(name.clone(), value);
                     }
                     pipeline.run_pinned(candidates, source, &scoped)?
                 }
