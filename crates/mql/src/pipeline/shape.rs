@@ -128,12 +128,13 @@ fn collect(
     Ok(())
 }
 
-/// Whether a tree has inclusions (or computed fields) and exclusions, `_id` aside at the top.
+/// Whether a tree has inclusions (or computed fields) and exclusions, `_id` aside at the top:
+/// it may be included or excluded in either kind of projection.
 fn modes(tree: &[(String, Spec)], top: bool, include: &mut bool, exclude: &mut Option<String>) {
     for (name, spec) in tree {
         match spec {
+            Spec::Include | Spec::Exclude if top && name == "_id" => {}
             Spec::Include | Spec::Computed(_) => *include = true,
-            Spec::Exclude if top && name == "_id" => {}
             Spec::Exclude => *exclude = Some(name.clone()),
             Spec::Nested(children) => modes(children, false, include, exclude),
         }
@@ -160,6 +161,18 @@ impl Shape {
         let mut include = false;
         let mut exclude = None;
         modes(&tree, true, &mut include, &mut exclude);
+        let id_included = tree
+            .iter()
+            .any(|(name, spec)| name == "_id" && matches!(spec, Spec::Include));
+        if id_included {
+            if exclude.is_some() {
+                // `{_id: 1, a: 0}` excludes `a` and keeps the rest, `_id` as always.
+                tree.retain(|(name, _)| name != "_id");
+            } else {
+                // `{_id: 1}` alone keeps only `_id`.
+                include = true;
+            }
+        }
         if let (true, Some(field)) = (include, &exclude) {
             return Err(MqlError::parse(format!(
                 "`$project`: cannot do exclusion on field `{field}` in an inclusion projection"
