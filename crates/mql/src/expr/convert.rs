@@ -273,7 +273,7 @@ fn to_string(value: Bson) -> Result<Bson> {
         Bson::Double(v) => double_to_string(v),
         Bson::Decimal128(v) => v.to_string(),
         Bson::ObjectId(id) => id.to_hex(),
-        Bson::DateTime(when) => super::date::iso_string(when.timestamp_millis()),
+        Bson::DateTime(when) => super::date::iso_string(when.timestamp_millis())?,
         other => return Err(unsupported(&other, Target::String)),
     };
     Ok(Bson::String(text))

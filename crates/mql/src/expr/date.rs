@@ -93,14 +93,45 @@ fn weeks_in_year(year: i64) -> i64 {
     }
 }
 
-/// `%Y-%m-%dT%H:%M:%S.%LZ` of an instant, the format dates take when made strings.
-pub(crate) fn iso_string(millis: i64) -> String {
+/// `%Y-%m-%dT%H:%M:%S.%LZ` of an instant, the format dates take when made strings; an error
+/// for a year outside 0-9999, as MongoDB's (error 18537).
+pub(crate) fn iso_string(millis: i64) -> Result<String> {
     let p = parts(millis, 0);
-    format!(
+    four_digit_year(p.year)?;
+    Ok(format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
         p.year, p.month, p.day, p.hour, p.minute, p.second, p.millis
-    )
+    ))
 }
+
+/// A year as `%Y` and `%G` print it: four digits, 0 to 9999, else an error.
+fn four_digit_year(year: i64) -> Result<String> {
+    if !(0..=9999).contains(&year) {
+        return Err(MqlError::bad_value(
+            "could not convert date to string: date component was outside the supported range \
+             of 0-9999",
+        ));
+    }
+    Ok(format!("{year:04}"))
+}
+
+/// Month names as `%b` and `%B` print them: title case (the manual's table lists them in
+/// lower case; the server's change that added them, SERVER-73402, and its documentation
+/// ticket, DOCS-15905, say title case).
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
 
 /// A time zone as a UTC offset in minutes: `UTC`, `GMT`, `Z`, or `+hh:mm`, `+hhmm`, `+hh`.
 fn parse_timezone(op: &str, text: &str) -> Result<i64> {
@@ -362,8 +393,20 @@ fn format_date(format: &str, p: &Parts, offset: i64) -> Result<String> {
             ));
         };
         let piece = match spec {
-            'Y' => format!("{:04}", p.year),
+            'Y' => four_digit_year(p.year)?,
             'm' => format!("{:02}", p.month),
+            'b' | 'B' => {
+                let name = usize::try_from(p.month - 1)
+                    .ok()
+                    .and_then(|index| MONTHS.get(index))
+                    .copied()
+                    .unwrap_or_default();
+                if spec == 'b' {
+                    name.chars().take(3).collect()
+                } else {
+                    name.to_owned()
+                }
+            }
             'd' => format!("{:02}", p.day),
             'H' => format!("{:02}", p.hour),
             'M' => format!("{:02}", p.minute),
@@ -374,7 +417,7 @@ fn format_date(format: &str, p: &Parts, offset: i64) -> Result<String> {
             'u' => part_value(Part::IsoDayOfWeek, p).to_string(),
             'U' => format!("{:02}", part_value(Part::Week, p)),
             'V' => format!("{:02}", iso_week(p).1),
-            'G' => format!("{:04}", iso_week(p).0),
+            'G' => four_digit_year(iso_week(p).0)?,
             'z' => {
                 let sign = if offset < 0 { '-' } else { '+' };
                 format!("{sign}{:02}{:02}", offset.abs() / 60, offset.abs() % 60)
@@ -654,6 +697,9 @@ mod tests {
         assert_eq!(parse_iso("1970-01-01T00:00:01.5Z"), Some(1500));
         assert_eq!(parse_iso("1970-01-01T02:00:00+02:00"), Some(0));
         assert_eq!(parse_iso("1970-02-30"), None);
-        assert_eq!(iso_string(1_700_000_000_000), "2023-11-14T22:13:20.000Z");
+        assert_eq!(
+            iso_string(1_700_000_000_000).unwrap(),
+            "2023-11-14T22:13:20.000Z"
+        );
     }
 }

@@ -103,7 +103,7 @@ pub(crate) fn coerce_to_string(op: &str, value: Option<&Bson>) -> Result<String>
         Some(Bson::Int64(v)) => v.to_string(),
         Some(Bson::Double(v)) => super::convert::double_to_string(*v),
         Some(Bson::Decimal128(v)) => v.to_string(),
-        Some(Bson::DateTime(when)) => super::date::iso_string(when.timestamp_millis()),
+        Some(Bson::DateTime(when)) => super::date::iso_string(when.timestamp_millis())?,
         Some(other) => {
             return Err(MqlError::type_mismatch(format!(
                 "`{op}` can't convert from BSON type {} to string",
