@@ -5,6 +5,10 @@
 //! `Update::parse`, `Projection::compile`, `SortSpec::compile`, `Pipeline::compile`) and then
 //! evaluates many documents. Anything this engine does not support is an error naming the
 //! operator, never silently ignored.
+//!
+//! Decimal128 values compare exactly (filters, sort, grouping, equality), as MongoDB's do;
+//! arithmetic on them (`$add`, `$sum`, `$round`, ...) is done in double precision, and
+//! `$inc`/`$mul` with a decimal are refused.
 
 #![cfg_attr(
     test,
@@ -16,6 +20,7 @@
     )
 )]
 
+mod decimal;
 mod ejson;
 mod error;
 mod expr;
@@ -30,6 +35,7 @@ mod sort;
 mod update;
 mod value;
 
+pub use crate::decimal::decimal_floor;
 pub use crate::ejson::{
     from_json_value, parse_document, parse_documents, parse_value, to_json_string, to_json_value,
     to_plain_json, ExtJsonMode, WRAPPER_KEYS,

@@ -51,7 +51,8 @@ impl Number {
 
 /// The numeric value of `value`, if it is a number. Decimal128 is read through its string
 /// form into the nearest double: this engine does not do decimal arithmetic, so decimals
-/// compare and compute with double precision.
+/// compute with double precision. Comparisons involving a decimal do not go through this:
+/// [`compare_values`] compares them exactly (`crate::decimal`).
 pub fn number(value: &Bson) -> Option<Number> {
     match value {
         Bson::Int32(v) => Some(Number::Int(i64::from(*v))),
@@ -163,6 +164,9 @@ pub fn compare_values(a: &Bson, b: &Bson) -> Ordering {
             .cmp(&y.code)
             .then_with(|| compare_documents(&x.scope, &y.scope)),
         (Bson::DbPointer(_), Bson::DbPointer(_)) => format!("{a:?}").cmp(&format!("{b:?}")),
+        (Bson::Decimal128(_), _) | (_, Bson::Decimal128(_)) => {
+            crate::decimal::compare_with_decimal(a, b).unwrap_or(Ordering::Equal)
+        }
         _ => match (number(a), number(b)) {
             (Some(x), Some(y)) => compare_numbers(x, y),
             // MinKey, MaxKey, Null, Undefined: one value per type.

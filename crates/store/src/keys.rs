@@ -7,7 +7,7 @@
 //! escaped terminator), so concatenations compare component by component.
 
 use bson::{Bson, Document};
-use rampart_mql::{number, type_rank, Number};
+use rampart_mql::{decimal_floor, number, type_rank, Number};
 
 /// Marks "another element follows" inside documents and arrays; the end marker is 0.
 const MORE: u8 = 1;
@@ -95,9 +95,22 @@ fn order_i64(value: i64) -> [u8; 8] {
 /// the exact integer remainder. Rounding an int64 to a double is monotone, and the remainder
 /// (`value - double`, small and exact in i128) breaks ties, so distinct int64s near 2^63 stay
 /// distinct and ordered while `1`, `1.0` and `NumberLong(1)` encode equally, as they compare.
-/// Decimal128 goes through its nearest double, as the engine compares it.
+/// Decimal128 compares exactly (with integers exactly, with doubles rounded to 34 digits): an
+/// integral one, or one of at least 2^53 in magnitude, indexes as its floor (so it equals the
+/// integer it equals, and no integer lies between it and its key), any other as its nearest
+/// double, which no integer lies beyond (below 2^53 every integer is a double).
 fn encode_number(value: &Bson, out: &mut Vec<u8>) {
-    let (double, remainder) = match number(value) {
+    let decimal_floor = match value {
+        Bson::Decimal128(decimal) => decimal_floor(decimal)
+            .filter(|(floor, exact)| *exact || floor.unsigned_abs() >= 1 << 53)
+            .map(|(floor, _)| floor),
+        _ => None,
+    };
+    let number = match decimal_floor {
+        Some(floor) => Some(Number::Int(floor)),
+        None => number(value),
+    };
+    let (double, remainder) = match number {
         Some(Number::Int(int)) => {
             let double = int as f64;
             // `double` lies within 2^63 of zero and is integral, so the cast is exact.
@@ -211,6 +224,57 @@ mod tests {
             encode(&Bson::Int64(1 << 53)),
             encode(&Bson::Double(9_007_199_254_740_992.0))
         );
+    }
+
+    /// Decimals compare exactly, and keys cannot always tell them apart: keys must never
+    /// order two numbers against their values, and equal numbers must share a key (index
+    /// scans are inclusive and every candidate is re-checked).
+    #[test]
+    fn decimal_keys_keep_the_order_of_exact_comparison() {
+        let decimal = |text: &str| Bson::Decimal128(text.parse().unwrap());
+        let numbers = [
+            decimal("NaN"),
+            Bson::Double(f64::NAN),
+            decimal("-Infinity"),
+            decimal("-2.5"),
+            Bson::Int32(-3),
+            Bson::Int32(-2),
+            decimal("-0"),
+            Bson::Double(0.0),
+            decimal("0.1"),
+            Bson::Double(0.1),
+            decimal("0.1000000000000000055511151231257827"),
+            decimal("1.00000000000000001"),
+            decimal("1.0"),
+            Bson::Int32(1),
+            decimal("9007199254740991.5"),
+            Bson::Int64((1 << 53) - 1),
+            Bson::Int64(1 << 53),
+            decimal("9007199254740993"),
+            Bson::Int64((1 << 53) + 1),
+            decimal("9007199254740993.5"),
+            // Doubles are 4 apart here: 2^54 + 2.5 rounds to 2^54 + 4, past 2^54 + 3.
+            decimal("18014398509481986.5"),
+            Bson::Int64((1 << 54) + 2),
+            Bson::Int64((1 << 54) + 3),
+            Bson::Double(18_014_398_509_481_988.0),
+            decimal("-9223372036854775807.5"),
+            Bson::Int64(i64::MIN),
+            decimal("9223372036854775808"),
+            decimal("1E+400"),
+            Bson::Double(f64::INFINITY),
+            decimal("Infinity"),
+        ];
+        for a in &numbers {
+            for b in &numbers {
+                let (key_a, key_b) = (encode(a), encode(b));
+                match compare_values(a, b) {
+                    Ordering::Equal => assert_eq!(key_a, key_b, "{a:?} == {b:?}"),
+                    Ordering::Less => assert!(key_a <= key_b, "{a:?} < {b:?}"),
+                    Ordering::Greater => assert!(key_a >= key_b, "{a:?} > {b:?}"),
+                }
+            }
+        }
     }
 
     #[test]

@@ -24,6 +24,7 @@ use super::eval::{
     compare_across_types, holds, integer_value, is_nan, type_bit, BitSource, Container, Shape, View,
 };
 use super::{CmpOp, InList, Leaf, Pred, RegexPred};
+use crate::decimal::Decimal;
 use crate::error::{MqlError, Result};
 use crate::expr::{truthy, Expr, Variables};
 use crate::value::{compare_numbers, compare_values, decimal_to_f64, number, type_rank, Number};
@@ -773,6 +774,19 @@ impl<'a> RawValue<'a> {
         matches!(self.number(), Some(Number::Double(value)) if value.is_nan())
     }
 
+    /// The exact decimal form of a number (`None` for any other value or a truncated one).
+    fn decimal(self) -> Option<Decimal> {
+        Some(match self.tag {
+            DECIMAL128 => Decimal::from_bytes(self.bytes.try_into().ok()?),
+            DOUBLE => Decimal::from_f64(f64::from_le_bytes(self.bytes.get(..8)?.try_into().ok()?)),
+            INT32 | INT64 => match self.number()? {
+                Number::Int(value) => Decimal::from_i64(value),
+                Number::Double(_) => return None,
+            },
+            _ => return None,
+        })
+    }
+
     /// A binary value's subtype and payload (the old subtype's inner length removed).
     fn binary(self) -> Result<(u8, &'a [u8])> {
         let subtype = *self
@@ -858,7 +872,13 @@ pub(crate) fn compare_raw_to_bson(value: RawValue<'_>, operand: &Bson) -> Result
         }
         (JAVASCRIPT, Bson::JavaScriptCode(code)) => value.text().cmp(code.as_bytes()),
         (MIN_KEY | MAX_KEY | NULL | UNDEFINED, _) => Ordering::Equal,
-        (DOUBLE | INT32 | INT64 | DECIMAL128, _) => match (value.number(), number(operand)) {
+        (DECIMAL128, _) | (DOUBLE | INT32 | INT64, Bson::Decimal128(_)) => {
+            match (value.decimal(), Decimal::of(operand)) {
+                (Some(left), Some(right)) => left.compare(right),
+                _ => return Err(malformed("truncated number")),
+            }
+        }
+        (DOUBLE | INT32 | INT64, _) => match (value.number(), number(operand)) {
             (Some(left), Some(right)) => compare_numbers(left, right),
             _ => Ordering::Equal,
         },
@@ -1057,6 +1077,18 @@ fn compare(op: CmpOp, operand: &Bson, value: RawValue<'_>) -> Result<bool> {
             ));
         }
         _ => {}
+    }
+    // A decimal on either side: compared exactly (see `crate::decimal`).
+    if value.tag == DECIMAL128 || matches!(operand, Bson::Decimal128(_)) {
+        if let (Some(left), Some(right)) = (value.decimal(), Decimal::of(operand)) {
+            let (value_nan, operand_nan) = (left == Decimal::NaN, right == Decimal::NaN);
+            if value_nan || operand_nan {
+                return Ok(matches!(op, CmpOp::Eq | CmpOp::Lte | CmpOp::Gte)
+                    && value_nan
+                    && operand_nan);
+            }
+            return Ok(holds(op, left.compare(right)));
+        }
     }
     // Numbers of any two types: the same rules as below, each number read once.
     if let (Some(left), Some(right)) = (value.number(), number(operand)) {
