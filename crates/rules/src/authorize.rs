@@ -717,8 +717,8 @@ impl Authorizer {
         let access = access(role, |expression, what| {
             Some(self.permission(expression, images, budget, explain, &|| what.to_owned()))
         })
-        // Unreachable: the evaluation above always answers.
-        .unwrap_or_else(|| Access::None(NO_ROLE.to_owned()));
+        // The evaluation above always answers; were it not to, nothing is shown.
+        .unwrap_or_else(|| Access::None("the role's access could not be decided".to_owned()));
         if matches!(access, Access::Full) {
             explain.access = Some("full");
         }
