@@ -4,8 +4,12 @@
 //! `kRoundTo34Digits`). NaN equals NaN and sorts below every other number; zeros are equal
 //! whatever their sign and exponent.
 //!
-//! Decimal arithmetic is not done here: expressions and updates still compute decimals in
-//! double precision (see `crate::value::number`).
+//! Arithmetic is exact and then rounded to 34 significant digits, half to even, as decimal128
+//! arithmetic is (`add`, `multiply`, `divide`, and rounding to a decimal place), with the
+//! standard's preferred exponents (`1.10 × 2` is `2.20`). A double taking part in arithmetic with
+//! a decimal is first rounded to 15 significant digits, as the server's `Decimal128(double)`
+//! does by default. The transcendental functions (`$sqrt`, `$exp`, `$ln`, `$log`, `$pow`) and
+//! `$mod` still compute decimals in double precision.
 
 use std::cmp::Ordering;
 
@@ -50,11 +54,7 @@ impl Decimal {
             (((high >> 47) & 0x3FFF) as i32, 0)
         } else {
             let coefficient = bits & ((1u128 << 113) - 1);
-            let coefficient = if coefficient < LIMIT {
-                coefficient
-            } else {
-                0
-            };
+            let coefficient = if coefficient < LIMIT { coefficient } else { 0 };
             (((high >> 49) & 0x3FFF) as i32, coefficient)
         };
         Decimal::Finite {
@@ -151,6 +151,501 @@ impl Decimal {
 
 /// One past the largest coefficient: `10^34`.
 const LIMIT: u128 = 10u128.pow(DIGITS);
+
+/// The largest exponent of a decimal128 (with a 34-digit coefficient: 9.99…E+6144).
+const MAX_EXPONENT: i64 = 6111;
+/// The smallest exponent of a decimal128.
+const MIN_EXPONENT: i64 = -6176;
+
+/// How an inexact result loses its last digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rounding {
+    /// To the nearest, a tie to the even digit.
+    HalfEven,
+    /// Towards zero.
+    Down,
+    /// Towards negative infinity.
+    Floor,
+    /// Towards positive infinity.
+    Ceiling,
+}
+
+impl Decimal {
+    /// A double rounded to `digits` significant digits, the last ones possibly zeros (the
+    /// server's `Decimal128(double)` keeps 15, `kRoundTo34Digits` 34).
+    pub(crate) fn from_f64_digits(value: f64, digits: u32) -> Decimal {
+        if !value.is_finite() || value == 0.0 {
+            return Decimal::from_f64(value);
+        }
+        let text = format!("{:.*e}", digits.saturating_sub(1) as usize, value.abs());
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+        let coefficient = mantissa
+            .bytes()
+            .filter(u8::is_ascii_digit)
+            .fold(0u128, |acc, digit| acc * 10 + u128::from(digit - b'0'));
+        Decimal::Finite {
+            negative: value < 0.0,
+            coefficient,
+            exponent: exponent.parse::<i32>().unwrap_or(0) - (digits as i32 - 1),
+        }
+    }
+
+    /// The BSON value: canonical BID encoding.
+    pub(crate) fn to_decimal128(self) -> bson::Decimal128 {
+        let bits = match self {
+            Decimal::NaN => 0x7C_u128 << 120,
+            Decimal::Infinite { negative } => (0x78_u128 << 120) | (u128::from(negative) << 127),
+            Decimal::Finite {
+                negative,
+                coefficient,
+                exponent,
+            } => {
+                let biased = u128::try_from(i64::from(exponent) + i64::from(BIAS)).unwrap_or(0);
+                (u128::from(negative) << 127) | (biased << 113) | coefficient
+            }
+        };
+        bson::Decimal128::from_bytes(bits.to_le_bytes())
+    }
+
+    /// The nearest double.
+    pub(crate) fn to_f64(self) -> f64 {
+        crate::value::decimal_to_f64(&self.to_decimal128())
+    }
+
+    pub(crate) fn is_zero(self) -> bool {
+        matches!(self, Decimal::Finite { coefficient: 0, .. })
+    }
+
+    pub(crate) fn negate(self) -> Decimal {
+        match self {
+            Decimal::NaN => Decimal::NaN,
+            Decimal::Infinite { negative } => Decimal::Infinite {
+                negative: !negative,
+            },
+            Decimal::Finite {
+                negative,
+                coefficient,
+                exponent,
+            } => Decimal::Finite {
+                negative: !negative,
+                coefficient,
+                exponent,
+            },
+        }
+    }
+
+    pub(crate) fn abs(self) -> Decimal {
+        match self {
+            Decimal::Infinite { .. } => Decimal::Infinite { negative: false },
+            Decimal::Finite {
+                coefficient,
+                exponent,
+                ..
+            } => Decimal::Finite {
+                negative: false,
+                coefficient,
+                exponent,
+            },
+            nan => nan,
+        }
+    }
+
+    /// `self + other`, exact then rounded; the exponent of an exact sum is the smaller one.
+    pub(crate) fn add(self, other: Decimal) -> Decimal {
+        let (
+            Decimal::Finite {
+                negative: left_negative,
+                coefficient: left,
+                exponent: left_exponent,
+            },
+            Decimal::Finite {
+                negative: right_negative,
+                coefficient: right,
+                exponent: right_exponent,
+            },
+        ) = (self, other)
+        else {
+            return match (self, other) {
+                (Decimal::NaN, _) | (_, Decimal::NaN) => Decimal::NaN,
+                (Decimal::Infinite { negative: a }, Decimal::Infinite { negative: b })
+                    if a != b =>
+                {
+                    Decimal::NaN
+                }
+                (infinite @ Decimal::Infinite { .. }, _) | (_, infinite) => infinite,
+            };
+        };
+        let exponent = i64::from(left_exponent.min(right_exponent));
+        if left == 0 && right == 0 {
+            return finish(
+                left_negative && right_negative,
+                vec![0],
+                exponent,
+                Rounding::HalfEven,
+            );
+        }
+        // Aligned on the smaller exponent. An operand more than 80 places below a nonzero
+        // other one only decides how the sum rounds: it stands as one unit 80 places down.
+        let mut terms = [
+            (left_negative, left, i64::from(left_exponent)),
+            (right_negative, right, i64::from(right_exponent)),
+        ];
+        let [(_, first, first_exponent), (_, second, second_exponent)] = terms;
+        let exponent = if first != 0 && second != 0 && (first_exponent - second_exponent).abs() > 80
+        {
+            let top = first_exponent.max(second_exponent);
+            for term in &mut terms {
+                if term.2 < top {
+                    *term = (term.0, 1, top - 80);
+                }
+            }
+            top - 80
+        } else {
+            exponent
+        };
+        let [(a_negative, a, a_exponent), (b_negative, b, b_exponent)] = terms;
+        let a = shifted(a, a_exponent - exponent);
+        let b = shifted(b, b_exponent - exponent);
+        let (negative, digits) = if a_negative == b_negative {
+            (a_negative, add_digits(&a, &b))
+        } else {
+            match compare_digits(&a, &b) {
+                Ordering::Less => (b_negative, subtract_digits(&b, &a)),
+                // An exact zero is positive (rounding to nearest).
+                Ordering::Equal => (false, vec![0]),
+                Ordering::Greater => (a_negative, subtract_digits(&a, &b)),
+            }
+        };
+        finish(negative, digits, exponent, Rounding::HalfEven)
+    }
+
+    /// `self × other`, exact then rounded; the exponent is the sum of the exponents.
+    pub(crate) fn multiply(self, other: Decimal) -> Decimal {
+        match (self, other) {
+            (
+                Decimal::Finite {
+                    negative: a_negative,
+                    coefficient: a,
+                    exponent: a_exponent,
+                },
+                Decimal::Finite {
+                    negative: b_negative,
+                    coefficient: b,
+                    exponent: b_exponent,
+                },
+            ) => finish(
+                a_negative != b_negative,
+                multiply_digits(&digits_of(a), &digits_of(b)),
+                i64::from(a_exponent) + i64::from(b_exponent),
+                Rounding::HalfEven,
+            ),
+            (Decimal::NaN, _) | (_, Decimal::NaN) => Decimal::NaN,
+            (zero, Decimal::Infinite { .. }) | (Decimal::Infinite { .. }, zero)
+                if zero.is_zero() =>
+            {
+                Decimal::NaN
+            }
+            _ => Decimal::Infinite {
+                negative: self.is_negative() != other.is_negative(),
+            },
+        }
+    }
+
+    /// `self ÷ other`, rounded to 34 digits; an exact quotient takes the exponent closest to
+    /// the difference of the exponents (`6.0 / 2` is `3.0`, `1 / 4` is `0.25`). Division by
+    /// zero gives an infinity (`0 / 0` NaN): callers that refuse it check first.
+    pub(crate) fn divide(self, other: Decimal) -> Decimal {
+        let negative = self.is_negative() != other.is_negative();
+        let (
+            Decimal::Finite {
+                coefficient: dividend,
+                exponent: dividend_exponent,
+                ..
+            },
+            Decimal::Finite {
+                coefficient: divisor,
+                exponent: divisor_exponent,
+                ..
+            },
+        ) = (self, other)
+        else {
+            return match (self, other) {
+                (Decimal::NaN, _) | (_, Decimal::NaN) => Decimal::NaN,
+                (Decimal::Infinite { .. }, Decimal::Infinite { .. }) => Decimal::NaN,
+                (Decimal::Infinite { .. }, _) => Decimal::Infinite { negative },
+                _ => finish(negative, vec![0], MIN_EXPONENT, Rounding::HalfEven),
+            };
+        };
+        let ideal = i64::from(dividend_exponent) - i64::from(divisor_exponent);
+        if divisor == 0 {
+            return if dividend == 0 {
+                Decimal::NaN
+            } else {
+                Decimal::Infinite { negative }
+            };
+        }
+        if dividend == 0 {
+            return finish(negative, vec![0], ideal, Rounding::HalfEven);
+        }
+        // Long division, digit by digit: the remainder stays below the divisor (< 10^34),
+        // so ten times it fits a u128.
+        let mut quotient = Vec::with_capacity(40);
+        let mut remainder = 0u128;
+        let mut exponent = ideal;
+        for digit in digits_of(dividend) {
+            remainder = remainder * 10 + u128::from(digit);
+            quotient.push((remainder / divisor) as u8);
+            remainder %= divisor;
+        }
+        while remainder != 0 && significant(&quotient) < DIGITS as usize + 1 {
+            remainder *= 10;
+            quotient.push((remainder / divisor) as u8);
+            remainder %= divisor;
+            exponent -= 1;
+        }
+        if remainder != 0 {
+            // Below the digit that decides the rounding, something: a sticky unit.
+            quotient.push(1);
+            exponent -= 1;
+        } else {
+            while exponent < ideal && quotient.last() == Some(&0) && quotient.len() > 1 {
+                quotient.pop();
+                exponent += 1;
+            }
+        }
+        finish(negative, quotient, exponent, Rounding::HalfEven)
+    }
+
+    /// Rounds to `places` decimal places (negative: to tens, hundreds, ...) with `rounding`;
+    /// a value with no more places than that is returned as it is.
+    pub(crate) fn round_to(self, places: i32, rounding: Rounding) -> Decimal {
+        let Decimal::Finite {
+            negative,
+            coefficient,
+            exponent,
+        } = self
+        else {
+            return self;
+        };
+        let target = -i64::from(places);
+        let exponent = i64::from(exponent);
+        if exponent >= target {
+            return self;
+        }
+        let dropped = usize::try_from(target - exponent).unwrap_or(usize::MAX);
+        let mut digits = digits_of(coefficient);
+        let (digits, dropped) = if dropped > digits.len() + DIGITS as usize {
+            // Far below the place: only that it is a nonzero fraction of a unit matters.
+            (vec![0, 0, u8::from(coefficient != 0)], 2)
+        } else {
+            // Keep at least one digit to round into.
+            if digits.len() <= dropped {
+                let pad = dropped + 1 - digits.len();
+                digits.splice(0..0, std::iter::repeat_n(0, pad));
+            }
+            (digits, dropped)
+        };
+        finish(
+            negative,
+            round_off(&digits, dropped, negative, rounding),
+            target,
+            rounding,
+        )
+    }
+
+    fn is_negative(self) -> bool {
+        match self {
+            Decimal::NaN => false,
+            Decimal::Infinite { negative } | Decimal::Finite { negative, .. } => negative,
+        }
+    }
+}
+
+/// The decimal digits of `value`, most significant first (`[0]` for zero).
+fn digits_of(value: u128) -> Vec<u8> {
+    if value == 0 {
+        return vec![0];
+    }
+    let mut digits = Vec::with_capacity(39);
+    let mut rest = value;
+    while rest > 0 {
+        digits.push((rest % 10) as u8);
+        rest /= 10;
+    }
+    digits.reverse();
+    digits
+}
+
+/// `value`'s digits followed by `zeros` zeros.
+fn shifted(value: u128, zeros: i64) -> Vec<u8> {
+    let mut digits = digits_of(value);
+    digits.resize(digits.len() + usize::try_from(zeros).unwrap_or(0), 0);
+    digits
+}
+
+/// The digits from the first nonzero one (at least one digit).
+fn trimmed(digits: &[u8]) -> &[u8] {
+    let first = digits
+        .iter()
+        .position(|digit| *digit != 0)
+        .unwrap_or(digits.len().saturating_sub(1));
+    digits.get(first..).unwrap_or(digits)
+}
+
+fn significant(digits: &[u8]) -> usize {
+    digits.iter().skip_while(|digit| **digit == 0).count()
+}
+
+fn compare_digits(left: &[u8], right: &[u8]) -> Ordering {
+    let (left, right) = (trimmed(left), trimmed(right));
+    left.len().cmp(&right.len()).then_with(|| left.cmp(right))
+}
+
+/// The sum of two digit strings aligned at their last digit.
+fn add_digits(left: &[u8], right: &[u8]) -> Vec<u8> {
+    let mut sum = Vec::with_capacity(left.len().max(right.len()) + 1);
+    let mut carry = 0u8;
+    let (mut a, mut b) = (left.iter().rev(), right.iter().rev());
+    loop {
+        let (x, y) = (a.next(), b.next());
+        if x.is_none() && y.is_none() {
+            break;
+        }
+        let total = x.copied().unwrap_or(0) + y.copied().unwrap_or(0) + carry;
+        sum.push(total % 10);
+        carry = total / 10;
+    }
+    if carry > 0 {
+        sum.push(carry);
+    }
+    sum.reverse();
+    sum
+}
+
+/// `left - right`, with `left` at least `right`, aligned at their last digit.
+fn subtract_digits(left: &[u8], right: &[u8]) -> Vec<u8> {
+    let mut difference = Vec::with_capacity(left.len());
+    let mut borrow = 0i8;
+    let mut b = right.iter().rev();
+    for x in left.iter().rev() {
+        let mut digit = *x as i8 - b.next().copied().unwrap_or(0) as i8 - borrow;
+        borrow = i8::from(digit < 0);
+        if digit < 0 {
+            digit += 10;
+        }
+        difference.push(digit as u8);
+    }
+    difference.reverse();
+    difference
+}
+
+fn multiply_digits(left: &[u8], right: &[u8]) -> Vec<u8> {
+    let mut product = vec![0u32; left.len() + right.len()];
+    for (i, x) in left.iter().rev().enumerate() {
+        for (j, y) in right.iter().rev().enumerate() {
+            if let Some(slot) = product.get_mut(i + j) {
+                *slot += u32::from(*x) * u32::from(*y);
+            }
+        }
+    }
+    let mut carry = 0u32;
+    for slot in &mut product {
+        let total = *slot + carry;
+        *slot = total % 10;
+        carry = total / 10;
+    }
+    product.iter().rev().map(|digit| *digit as u8).collect()
+}
+
+/// Drops the last `dropped` digits (at most all but one), rounding the rest by `rounding`: the
+/// kept digits, one longer when a carry ran through all of them (`99` up is `100`).
+fn round_off(digits: &[u8], dropped: usize, negative: bool, rounding: Rounding) -> Vec<u8> {
+    let keep = digits.len().saturating_sub(dropped).max(1);
+    let (kept, rest) = digits.split_at(keep.min(digits.len()));
+    let mut kept = kept.to_vec();
+    let nonzero = rest.iter().any(|digit| *digit != 0);
+    let up = match rounding {
+        Rounding::HalfEven => match rest.first() {
+            Some(first) if *first > 5 => true,
+            Some(5) => {
+                rest.iter().skip(1).any(|digit| *digit != 0)
+                    || kept.last().is_some_and(|digit| digit % 2 == 1)
+            }
+            _ => false,
+        },
+        Rounding::Down => false,
+        Rounding::Floor => negative && nonzero,
+        Rounding::Ceiling => !negative && nonzero,
+    };
+    if !up {
+        return kept;
+    }
+    for digit in kept.iter_mut().rev() {
+        if *digit == 9 {
+            *digit = 0;
+        } else {
+            *digit += 1;
+            return kept;
+        }
+    }
+    // All nines: 10…0, one digit longer.
+    kept.insert(0, 1);
+    kept
+}
+
+/// The decimal128 nearest (by `rounding`) to `±digits × 10^exponent`: at most 34 digits, the
+/// exponent within range (an overflow is an infinity, an underflow rounds towards zero).
+fn finish(negative: bool, digits: Vec<u8>, exponent: i64, rounding: Rounding) -> Decimal {
+    let mut digits = trimmed(&digits).to_vec();
+    let mut exponent = exponent;
+    if digits.len() > DIGITS as usize {
+        let dropped = digits.len() - DIGITS as usize;
+        digits = round_off(&digits, dropped, negative, rounding);
+        exponent += dropped as i64;
+        if digits.len() > DIGITS as usize {
+            // A carry made it 10…0: its last zero goes.
+            digits.pop();
+            exponent += 1;
+        }
+    }
+    if exponent < MIN_EXPONENT {
+        // Below the smallest unit: round to it.
+        let dropped = usize::try_from(MIN_EXPONENT - exponent).unwrap_or(usize::MAX);
+        let width = digits.len();
+        digits = if dropped > width + DIGITS as usize {
+            vec![0]
+        } else if dropped >= width {
+            let mut padded = vec![0; dropped - width + 1];
+            padded.extend_from_slice(&digits);
+            round_off(&padded, dropped, negative, rounding)
+        } else {
+            round_off(&digits, dropped, negative, rounding)
+        };
+        exponent = MIN_EXPONENT;
+    }
+    let zero = digits.iter().all(|digit| *digit == 0);
+    if exponent > MAX_EXPONENT {
+        if zero {
+            exponent = MAX_EXPONENT;
+        } else {
+            while exponent > MAX_EXPONENT && digits.len() < DIGITS as usize {
+                digits.push(0);
+                exponent -= 1;
+            }
+            if exponent > MAX_EXPONENT {
+                return Decimal::Infinite { negative };
+            }
+        }
+    }
+    let coefficient = digits
+        .iter()
+        .fold(0u128, |acc, digit| acc * 10 + u128::from(*digit));
+    Decimal::Finite {
+        negative,
+        coefficient,
+        exponent: i32::try_from(exponent).unwrap_or(0),
+    }
+}
 
 /// `10^0` to `10^38`: every power of ten a `u128` holds.
 // Evaluated at compile time only: an index out of bounds would fail the build, not panic.
@@ -353,6 +848,178 @@ mod tests {
         assert_eq!(floor("9223372036854775808"), None);
         assert_eq!(floor("1E-40"), Some((0, false)));
         assert_eq!(floor("NaN"), None);
+    }
+
+    fn parse(text: &str) -> Decimal {
+        Decimal::from_bytes(bson::Decimal128::from_str(text).unwrap().bytes())
+    }
+
+    fn show(value: Decimal) -> String {
+        value.to_decimal128().to_string()
+    }
+
+    #[test]
+    fn sums_are_exact_with_the_smaller_exponent() {
+        let sums = [
+            ("0.1", "0.2", "0.3"),
+            ("1.10", "2", "3.10"),
+            ("12345678901234567890", "1", "12345678901234567891"),
+            (
+                "9999999999999999999999999999999999",
+                "1",
+                "1.000000000000000000000000000000000E+34",
+            ),
+            (
+                "1E+100",
+                "1E-100",
+                "1.000000000000000000000000000000000E+100",
+            ),
+            (
+                "1E+100",
+                "-1E-100",
+                "1.000000000000000000000000000000000E+100",
+            ),
+            ("1", "-1", "0"),
+            ("1.0", "-1", "0.0"),
+            ("-0", "-0", "-0"),
+            ("-1.5", "0.25", "-1.25"),
+            ("0.5", "-2", "-1.5"),
+            ("Infinity", "-Infinity", "NaN"),
+            ("Infinity", "-1E+6000", "Infinity"),
+            ("NaN", "1", "NaN"),
+            // 34 nines and a half: a tie, to the even neighbour.
+            (
+                "9999999999999999999999999999999998",
+                "0.5",
+                "9999999999999999999999999999999998",
+            ),
+            (
+                "9999999999999999999999999999999997",
+                "0.5",
+                "9999999999999999999999999999999998",
+            ),
+            (
+                "9.999999999999999999999999999999999E+6144",
+                "1E+6144",
+                "Infinity",
+            ),
+        ];
+        let underflows = [
+            ("1E-6176", "0.5", "0E-6176"),
+            ("1E-6176", "0.6", "1E-6176"),
+            ("3E-6176", "0.5", "2E-6176"),
+            ("1E-6100", "1E-100", "0E-6176"),
+        ];
+        for (left, right, expected) in underflows {
+            assert_eq!(
+                show(parse(left).multiply(parse(right))),
+                expected,
+                "{left} × {right}"
+            );
+        }
+        for (left, right, expected) in sums {
+            assert_eq!(
+                show(parse(left).add(parse(right))),
+                expected,
+                "{left} + {right}"
+            );
+            assert_eq!(
+                show(parse(right).add(parse(left))),
+                expected,
+                "{right} + {left}"
+            );
+        }
+    }
+
+    #[test]
+    fn products_and_quotients_are_rounded_to_34_digits() {
+        let products = [
+            ("1.10", "2", "2.20"),
+            ("0.1", "0.1", "0.01"),
+            ("-3", "0.5", "-1.5"),
+            (
+                "9999999999999999999999999999999999",
+                "9999999999999999999999999999999999",
+                "9.999999999999999999999999999999998E+67",
+            ),
+            ("0", "-1.5", "-0.0"),
+            ("Infinity", "0", "NaN"),
+            ("-Infinity", "2", "-Infinity"),
+        ];
+        for (left, right, expected) in products {
+            assert_eq!(
+                show(parse(left).multiply(parse(right))),
+                expected,
+                "{left} × {right}"
+            );
+        }
+        let quotients = [
+            ("1", "3", "0.3333333333333333333333333333333333"),
+            ("2", "3", "0.6666666666666666666666666666666667"),
+            ("6.0", "2", "3.0"),
+            ("1", "4", "0.25"),
+            ("10", "4", "2.5"),
+            ("100", "10", "10"),
+            ("1E+2", "1", "1E+2"),
+            ("-1", "8", "-0.125"),
+            ("0", "5", "0"),
+            ("1", "0", "Infinity"),
+            ("0", "0", "NaN"),
+            ("1", "Infinity", "0E-6176"),
+        ];
+        for (left, right, expected) in quotients {
+            assert_eq!(
+                show(parse(left).divide(parse(right))),
+                expected,
+                "{left} ÷ {right}"
+            );
+        }
+    }
+
+    #[test]
+    fn rounding_to_a_place() {
+        let cases = [
+            ("2.5", 0, Rounding::HalfEven, "2"),
+            ("3.5", 0, Rounding::HalfEven, "4"),
+            ("-2.5", 0, Rounding::HalfEven, "-2"),
+            ("1.25", 1, Rounding::HalfEven, "1.2"),
+            ("1.35", 1, Rounding::HalfEven, "1.4"),
+            ("1.25", 1, Rounding::Down, "1.2"),
+            ("-1.29", 1, Rounding::Down, "-1.2"),
+            ("1234.5", -2, Rounding::HalfEven, "1.2E+3"),
+            ("9.99", 1, Rounding::HalfEven, "10.0"),
+            ("0.001", 0, Rounding::HalfEven, "0"),
+            ("-2.5", 0, Rounding::Floor, "-3"),
+            ("2.1", 0, Rounding::Ceiling, "3"),
+            ("-2.1", 0, Rounding::Ceiling, "-2"),
+            ("1E-100", 0, Rounding::Ceiling, "1"),
+            ("1E-100", 0, Rounding::HalfEven, "0"),
+            ("7", 2, Rounding::HalfEven, "7"),
+            (
+                "12345678901234567.85",
+                1,
+                Rounding::HalfEven,
+                "12345678901234567.8",
+            ),
+        ];
+        for (value, places, rounding, expected) in cases {
+            assert_eq!(
+                show(parse(value).round_to(places, rounding)),
+                expected,
+                "{value} to {places} places, {rounding:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn doubles_enter_arithmetic_with_15_digits() {
+        let tenth = Decimal::from_f64_digits(0.1, 15);
+        assert_eq!(show(tenth), "0.100000000000000");
+        assert_eq!(show(parse("0.1").add(tenth)), "0.200000000000000");
+        assert_eq!(
+            show(Decimal::from_f64_digits(-2.5, 15)),
+            "-2.50000000000000"
+        );
     }
 
     #[test]

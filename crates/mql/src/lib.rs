@@ -6,9 +6,10 @@
 //! evaluates many documents. Anything this engine does not support is an error naming the
 //! operator, never silently ignored.
 //!
-//! Decimal128 values compare exactly (filters, sort, grouping, equality), as MongoDB's do;
-//! arithmetic on them (`$add`, `$sum`, `$round`, ...) is done in double precision, and
-//! `$inc`/`$mul` with a decimal are refused.
+//! Decimal128 values compare exactly (filters, sort, grouping, equality), as MongoDB's do, and
+//! add, subtract, multiply, divide and round as decimal128 arithmetic (34 digits, half to even;
+//! `$add`, `$sum`, `$avg`, `$round`, `$inc`, `$mul`, ...); the transcendental functions
+//! (`$sqrt`, `$exp`, `$ln`, `$log`, `$pow`) and `$mod` compute decimals in double precision.
 
 #![cfg_attr(
     test,

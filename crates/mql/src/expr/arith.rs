@@ -1,6 +1,8 @@
 //! Arithmetic operators with MongoDB's result-type rules: int32 overflows into int64, int64
-//! into double; any double makes a double, any decimal a decimal (computed with double
-//! precision, see `value::number`).
+//! into double; any double makes a double, any decimal a decimal. Decimal addition,
+//! subtraction, multiplication, division and rounding are exact decimal arithmetic
+//! (`crate::decimal`); the transcendental functions and `$mod` compute decimals in double
+//! precision.
 
 use std::cmp::Ordering;
 
@@ -8,6 +10,7 @@ use bson::Bson;
 
 use super::compile::Arity;
 use super::{is_nullish, take, type_of};
+use crate::decimal::{Decimal, Rounding};
 use crate::error::{ErrorKind, MqlError, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,8 +70,7 @@ pub(crate) enum Num {
     I32(i32),
     I64(i64),
     F64(f64),
-    /// A decimal128, held as the nearest double.
-    Dec(f64),
+    Dec(Decimal),
 }
 
 impl Num {
@@ -77,7 +79,7 @@ impl Num {
             Bson::Int32(v) => Some(Num::I32(*v)),
             Bson::Int64(v) => Some(Num::I64(*v)),
             Bson::Double(v) => Some(Num::F64(*v)),
-            Bson::Decimal128(v) => Some(Num::Dec(crate::value::decimal_to_f64(v))),
+            Bson::Decimal128(v) => Some(Num::Dec(Decimal::from_bytes(v.bytes()))),
             _ => None,
         }
     }
@@ -86,7 +88,19 @@ impl Num {
         match self {
             Num::I32(v) => f64::from(v),
             Num::I64(v) => v as f64,
-            Num::F64(v) | Num::Dec(v) => v,
+            Num::F64(v) => v,
+            Num::Dec(v) => v.to_f64(),
+        }
+    }
+
+    /// The decimal form of a number taking part in decimal arithmetic: integers exactly, a
+    /// double rounded to 15 significant digits (the server's `Decimal128(double)`).
+    pub(crate) fn decimal(self) -> Decimal {
+        match self {
+            Num::I32(v) => Decimal::from_i64(i64::from(v)),
+            Num::I64(v) => Decimal::from_i64(v),
+            Num::F64(v) => Decimal::from_f64_digits(v, 15),
+            Num::Dec(v) => v,
         }
     }
 
@@ -103,16 +117,24 @@ impl Num {
             Num::I32(v) => Bson::Int32(v),
             Num::I64(v) => Bson::Int64(v),
             Num::F64(v) => Bson::Double(v),
-            Num::Dec(v) => decimal(v),
+            Num::Dec(v) => Bson::Decimal128(v.to_decimal128()),
         }
     }
 
     /// The same kind of number holding `value` (a double result for integer kinds).
     fn float_like(self, value: f64) -> Num {
         match self {
-            Num::Dec(_) => Num::Dec(value),
+            Num::Dec(_) => Num::Dec(decimal_of(value)),
             _ => Num::F64(value),
         }
+    }
+}
+
+/// The decimal of a double result computed for a decimal operand: its shortest form.
+fn decimal_of(value: f64) -> Decimal {
+    match decimal(value) {
+        Bson::Decimal128(value) => Decimal::from_bytes(value.bytes()),
+        _ => Decimal::from_f64(value),
     }
 }
 
@@ -129,10 +151,17 @@ pub(crate) fn decimal(value: f64) -> Bson {
         .map_or(Bson::Double(value), Bson::Decimal128)
 }
 
-/// Applies a binary operation with the type rules: exact integer arithmetic while it fits.
-fn combine(a: Num, b: Num, int: fn(i64, i64) -> Option<i64>, float: fn(f64, f64) -> f64) -> Num {
+/// Applies a binary operation with the type rules: exact integer arithmetic while it fits,
+/// decimal arithmetic when either is a decimal.
+fn combine(
+    a: Num,
+    b: Num,
+    int: fn(i64, i64) -> Option<i64>,
+    float: fn(f64, f64) -> f64,
+    dec: fn(Decimal, Decimal) -> Decimal,
+) -> Num {
     match (a, b) {
-        (Num::Dec(_), _) | (_, Num::Dec(_)) => Num::Dec(float(a.f(), b.f())),
+        (Num::Dec(_), _) | (_, Num::Dec(_)) => Num::Dec(dec(a.decimal(), b.decimal())),
         (Num::I32(x), Num::I32(y)) => match int(i64::from(x), i64::from(y)) {
             Some(r) => i32::try_from(r).map_or(Num::I64(r), Num::I32),
             None => Num::F64(float(a.f(), b.f())),
@@ -148,7 +177,17 @@ fn combine(a: Num, b: Num, int: fn(i64, i64) -> Option<i64>, float: fn(f64, f64)
 }
 
 pub(crate) fn add_numbers(a: Num, b: Num) -> Num {
-    combine(a, b, i64::checked_add, |x, y| x + y)
+    combine(a, b, i64::checked_add, |x, y| x + y, Decimal::add)
+}
+
+/// The mean of `count` numbers summing to `total`: a double, or a decimal for a decimal total.
+pub(crate) fn mean(total: Num, count: u64) -> Num {
+    match total {
+        Num::Dec(total) => {
+            Num::Dec(total.divide(Decimal::from_i64(i64::try_from(count).unwrap_or(i64::MAX))))
+        }
+        _ => Num::F64(total.f() / count as f64),
+    }
 }
 
 fn expect_number(op: &str, value: &Bson) -> Result<Num> {
@@ -233,7 +272,13 @@ fn multiply(args: Vec<Option<Bson>>) -> Result<Option<Bson>> {
             return Ok(Some(Bson::Null));
         };
         let number = expect_number("$multiply", &value)?;
-        product = combine(product, number, i64::checked_mul, |x, y| x * y);
+        product = combine(
+            product,
+            number,
+            i64::checked_mul,
+            |x, y| x * y,
+            Decimal::multiply,
+        );
     }
     Ok(Some(product.into_bson()))
 }
@@ -258,7 +303,14 @@ fn subtract(args: Vec<Option<Bson>>) -> Result<Option<Bson>> {
         },
         _ => match (Num::of(&left), Num::of(&right)) {
             (Some(a), Some(b)) => Ok(Some(
-                combine(a, b, i64::checked_sub, |x, y| x - y).into_bson(),
+                combine(
+                    a,
+                    b,
+                    i64::checked_sub,
+                    |x, y| x - y,
+                    |x, y| x.add(y.negate()),
+                )
+                .into_bson(),
             )),
             _ => Err(subtract_types(&left, &right)),
         },
@@ -302,7 +354,10 @@ fn binary(op: ArithOp, args: Vec<Option<Bson>>) -> Result<Option<Bson>> {
             if b.f() == 0.0 {
                 return Err(eval_error("can't `$divide` by zero"));
             }
-            combine_float(a, b, a.f() / b.f())
+            match (a, b) {
+                (Num::Dec(_), _) | (_, Num::Dec(_)) => Num::Dec(a.decimal().divide(b.decimal())),
+                _ => Num::F64(a.f() / b.f()),
+            }
         }
         ArithOp::Mod => {
             if b.f() == 0.0 {
@@ -313,6 +368,7 @@ fn binary(op: ArithOp, args: Vec<Option<Bson>>) -> Result<Option<Bson>> {
                 b,
                 |x, y| Some(x.checked_rem(y).unwrap_or(0)),
                 |x, y| x % y,
+                |x, y| decimal_of(x.to_f64() % y.to_f64()),
             )
         }
         ArithOp::Pow => pow(a, b)?,
@@ -331,7 +387,7 @@ fn binary(op: ArithOp, args: Vec<Option<Bson>>) -> Result<Option<Bson>> {
 /// A double result, or a decimal if either operand was one.
 fn combine_float(a: Num, b: Num, value: f64) -> Num {
     if matches!(a, Num::Dec(_)) || matches!(b, Num::Dec(_)) {
-        Num::Dec(value)
+        Num::Dec(decimal_of(value))
     } else {
         Num::F64(value)
     }
@@ -386,10 +442,13 @@ fn unary(op: ArithOp, args: Vec<Option<Bson>>) -> Result<Option<Bson>> {
                 v.checked_abs()
                     .ok_or_else(|| eval_error("can't take `$abs` of long long min"))?,
             ),
+            Num::Dec(v) => Num::Dec(v.abs()),
             other => other.float_like(other.f().abs()),
         },
         ArithOp::Ceil | ArithOp::Floor => match n {
             Num::I32(_) | Num::I64(_) => n,
+            Num::Dec(v) if op == ArithOp::Ceil => Num::Dec(v.round_to(0, Rounding::Ceiling)),
+            Num::Dec(v) => Num::Dec(v.round_to(0, Rounding::Floor)),
             other if op == ArithOp::Ceil => other.float_like(other.f().ceil()),
             other => other.float_like(other.f().floor()),
         },
@@ -453,6 +512,14 @@ fn round(op: ArithOp, args: Vec<Option<Bson>>) -> Result<Option<Bson>> {
         Num::I32(_) | Num::I64(_) if place >= 0 => n,
         Num::I32(v) => Num::I32(round_int(i64::from(v), place, op) as i32),
         Num::I64(v) => Num::I64(round_int(v, place, op)),
+        Num::Dec(v) => Num::Dec(v.round_to(
+            place,
+            if op == ArithOp::Round {
+                Rounding::HalfEven
+            } else {
+                Rounding::Down
+            },
+        )),
         other => {
             let scale = 10f64.powi(place);
             other.float_like(rounding(other.f() * scale) / scale)
@@ -524,7 +591,7 @@ pub(crate) fn avg_of<'a>(values: impl Iterator<Item = &'a Bson>) -> Bson {
     if count == 0 {
         return Bson::Null;
     }
-    total.float_like(total.f() / count as f64).into_bson()
+    mean(total, count).into_bson()
 }
 
 /// The least (`Less`) or greatest (`Greater`) value in BSON order, ignoring null and
@@ -549,7 +616,11 @@ pub(crate) fn integral(op: &str, what: &str, value: Option<&Bson>) -> Result<i64
     match number {
         Some(Num::I32(v)) => Ok(i64::from(v)),
         Some(Num::I64(v)) => Ok(v),
-        Some(Num::F64(v) | Num::Dec(v)) if v.fract() == 0.0 && v.abs() < 9.2e18 => Ok(v as i64),
+        Some(number @ (Num::F64(_) | Num::Dec(_)))
+            if number.f().fract() == 0.0 && number.f().abs() < 9.2e18 =>
+        {
+            Ok(number.f() as i64)
+        }
         _ => Err(MqlError::bad_value(format!(
             "`{op}` requires {what} to be an integral number, found {}",
             match (number, value) {

@@ -17,7 +17,7 @@ use bson::{Bson, Document};
 
 use crate::error::{MqlError, Result};
 
-pub(crate) use arith::{add_numbers, extreme_of, Num};
+pub(crate) use arith::{add_numbers, extreme_of, mean, Num};
 pub(crate) use array::ValueSet;
 
 pub(crate) use compile::Compiler;

@@ -312,12 +312,7 @@ fn finish(state: State) -> Bson {
             if count == 0 {
                 Bson::Null
             } else {
-                let mean = total.f() / count as f64;
-                match total {
-                    Num::Dec(_) => Num::Dec(mean),
-                    _ => Num::F64(mean),
-                }
-                .into_bson()
+                crate::expr::mean(total, count).into_bson()
             }
         }
         State::Extreme(value, _) => value.unwrap_or(Bson::Null),

@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 use bson::{Bson, Document};
 
 use crate::error::{MqlError, Result};
+use crate::expr::Num;
 use crate::filter::Filter;
 use crate::value::{compare_values, number, type_name, values_equal};
 
@@ -217,8 +218,9 @@ fn array_for<'a>(operator: &str, current: &'a mut Bson, at: &str) -> Result<&'a 
 
 fn arithmetic_operand(operator: &str, field: &str, value: &Bson) -> Result<Bson> {
     match value {
-        Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) => Ok(value.clone()),
-        Bson::Decimal128(_) => Err(decimal_unsupported(operator, field)),
+        Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) | Bson::Decimal128(_) => {
+            Ok(value.clone())
+        }
         other => Err(MqlError::type_mismatch(format!(
             "cannot apply `{operator}` with non-numeric argument {}",
             show_field(field, other)
@@ -226,25 +228,18 @@ fn arithmetic_operand(operator: &str, field: &str, value: &Bson) -> Result<Bson>
     }
 }
 
-fn decimal_unsupported(operator: &str, field: &str) -> MqlError {
-    MqlError::bad_value(format!(
-        "`{operator}` on decimal128 values is not supported by this engine (at `{field}`)"
-    ))
-}
-
-/// `$mul` on a missing field stores zero of the multiplier's type.
+/// `$mul` on a missing field stores zero of the multiplier's type (a decimal zero is the
+/// product of zero and the multiplier, so it keeps the multiplier's exponent).
 fn zero_like(operand: &Bson) -> Bson {
     match operand {
         Bson::Int64(_) => Bson::Int64(0),
         Bson::Double(_) => Bson::Double(0.0),
+        Bson::Decimal128(_) => compute(true, &Bson::Int32(0), operand).unwrap_or(Bson::Int32(0)),
         _ => Bson::Int32(0),
     }
 }
 
 fn arithmetic(operator: &str, current: &Bson, operand: &Bson, at: &str) -> Result<Outcome> {
-    if matches!(current, Bson::Decimal128(_)) {
-        return Err(decimal_unsupported(operator, at));
-    }
     if number(current).is_none() {
         return Err(MqlError::type_mismatch(format!(
             "cannot apply `{operator}` to a value of non-numeric type {} at `{at}`",
@@ -263,9 +258,15 @@ fn arithmetic(operator: &str, current: &Bson, operand: &Bson, at: &str) -> Resul
 }
 
 /// MongoDB's SafeNum rules: int32 with int32 stays int32 unless it overflows (then int64);
-/// any int64 makes int64, whose overflow is an error (`None`); any double makes a double.
+/// any int64 makes int64, whose overflow is an error (`None`); any double makes a double; any
+/// decimal makes a decimal, computed exactly (a double rounded to 15 digits first).
 fn compute(multiply: bool, a: &Bson, b: &Bson) -> Option<Bson> {
     match (a, b) {
+        (Bson::Decimal128(_), _) | (_, Bson::Decimal128(_)) => {
+            let (x, y) = (Num::of(a)?.decimal(), Num::of(b)?.decimal());
+            let result = if multiply { x.multiply(y) } else { x.add(y) };
+            Some(Bson::Decimal128(result.to_decimal128()))
+        }
         (Bson::Int32(x), Bson::Int32(y)) => {
             let exact = if multiply {
                 x.checked_mul(*y)
