@@ -104,6 +104,14 @@ impl Num {
         }
     }
 
+    /// Zero, exactly (a decimal too small for a double is not zero).
+    fn is_zero(self) -> bool {
+        match self {
+            Num::Dec(v) => v.is_zero(),
+            other => other.f() == 0.0,
+        }
+    }
+
     fn int(self) -> Option<i64> {
         match self {
             Num::I32(v) => Some(i64::from(v)),
@@ -351,7 +359,7 @@ fn binary(op: ArithOp, args: Vec<Option<Bson>>) -> Result<Option<Bson>> {
     };
     let result = match op {
         ArithOp::Divide => {
-            if b.f() == 0.0 {
+            if b.is_zero() {
                 return Err(eval_error("can't `$divide` by zero"));
             }
             match (a, b) {
@@ -360,7 +368,7 @@ fn binary(op: ArithOp, args: Vec<Option<Bson>>) -> Result<Option<Bson>> {
             }
         }
         ArithOp::Mod => {
-            if b.f() == 0.0 {
+            if b.is_zero() {
                 return Err(eval_error("can't `$mod` by zero"));
             }
             combine(
