@@ -253,17 +253,9 @@ impl Decimal {
     /// `self + other`, exact then rounded; the exponent of an exact sum is the smaller one.
     pub(crate) fn add(self, other: Decimal) -> Decimal {
         let (
-            Decimal::Finite {
-                negative: left_negative,
-                coefficient: left,
-                exponent: left_exponent,
-            },
-            Decimal::Finite {
-                negative: right_negative,
-                coefficient: right,
-                exponent: right_exponent,
-            },
-        ) = (self, other)
+            Some((left_negative, left, left_exponent)),
+            Some((right_negative, right, right_exponent)),
+        ) = (self.parts(), other.parts())
         else {
             return match (self, other) {
                 (Decimal::NaN, _) | (_, Decimal::NaN) => Decimal::NaN,
@@ -356,18 +348,8 @@ impl Decimal {
     /// zero gives an infinity (`0 / 0` NaN): callers that refuse it check first.
     pub(crate) fn divide(self, other: Decimal) -> Decimal {
         let negative = self.is_negative() != other.is_negative();
-        let (
-            Decimal::Finite {
-                coefficient: dividend,
-                exponent: dividend_exponent,
-                ..
-            },
-            Decimal::Finite {
-                coefficient: divisor,
-                exponent: divisor_exponent,
-                ..
-            },
-        ) = (self, other)
+        let (Some((_, dividend, dividend_exponent)), Some((_, divisor, divisor_exponent))) =
+            (self.parts(), other.parts())
         else {
             return match (self, other) {
                 (Decimal::NaN, _) | (_, Decimal::NaN) => Decimal::NaN,
@@ -451,6 +433,18 @@ impl Decimal {
             target,
             rounding,
         )
+    }
+
+    /// The sign, coefficient and exponent of a finite value.
+    fn parts(self) -> Option<(bool, u128, i32)> {
+        match self {
+            Decimal::Finite {
+                negative,
+                coefficient,
+                exponent,
+            } => Some((negative, coefficient, exponent)),
+            _ => None,
+        }
     }
 
     fn is_negative(self) -> bool {
@@ -671,18 +665,8 @@ fn digits(coefficient: u128) -> u32 {
 
 /// Compares the absolute values of two finite, nonzero decimals.
 fn magnitude(left: Decimal, right: Decimal) -> Ordering {
-    let (
-        Decimal::Finite {
-            coefficient: left_coefficient,
-            exponent: left_exponent,
-            ..
-        },
-        Decimal::Finite {
-            coefficient: right_coefficient,
-            exponent: right_exponent,
-            ..
-        },
-    ) = (left, right)
+    let (Some((_, left_coefficient, left_exponent)), Some((_, right_coefficient, right_exponent))) =
+        (left.parts(), right.parts())
     else {
         return Ordering::Equal;
     };
