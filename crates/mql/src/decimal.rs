@@ -73,37 +73,10 @@ impl Decimal {
         }
     }
 
-    /// A double rounded to 34 significant digits (exact for every double with at most 34).
+    /// A double rounded to 34 significant digits (exact for every double with at most 34), as
+    /// comparisons take it.
     pub(crate) fn from_f64(value: f64) -> Decimal {
-        if value.is_nan() {
-            return Decimal::NaN;
-        }
-        if value.is_infinite() {
-            return Decimal::Infinite {
-                negative: value < 0.0,
-            };
-        }
-        let negative = value.is_sign_negative();
-        if value == 0.0 {
-            return Decimal::Finite {
-                negative,
-                coefficient: 0,
-                exponent: 0,
-            };
-        }
-        // `d.ddd…e±x` with 34 significant digits, correctly rounded from the exact value.
-        let text = format!("{:.*e}", (DIGITS - 1) as usize, value.abs());
-        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
-        let coefficient = mantissa
-            .bytes()
-            .filter(u8::is_ascii_digit)
-            .fold(0u128, |acc, digit| acc * 10 + u128::from(digit - b'0'));
-        let exponent = exponent.parse::<i32>().unwrap_or(0) - (DIGITS as i32 - 1);
-        Decimal::Finite {
-            negative,
-            coefficient,
-            exponent,
-        }
+        Decimal::from_f64_digits(value, DIGITS)
     }
 
     /// The decimal form of a BSON number, `None` for any other value.
@@ -171,20 +144,33 @@ pub(crate) enum Rounding {
 }
 
 impl Decimal {
-    /// A double rounded to `digits` significant digits, the last ones possibly zeros (the
-    /// server's `Decimal128(double)` keeps 15, `kRoundTo34Digits` 34).
+    /// A double rounded to `digits` significant digits (at most 34), the last ones possibly
+    /// zeros (the server's `Decimal128(double)` keeps 15, `kRoundTo34Digits` 34).
     pub(crate) fn from_f64_digits(value: f64, digits: u32) -> Decimal {
-        if !value.is_finite() || value == 0.0 {
-            return Decimal::from_f64(value);
+        if value.is_nan() {
+            return Decimal::NaN;
         }
-        let text = format!("{:.*e}", digits.saturating_sub(1) as usize, value.abs());
+        let negative = value.is_sign_negative();
+        if value.is_infinite() {
+            return Decimal::Infinite { negative };
+        }
+        if value == 0.0 {
+            return Decimal::Finite {
+                negative,
+                coefficient: 0,
+                exponent: 0,
+            };
+        }
+        // `d.ddd…e±x` with `digits` significant digits, correctly rounded from the exact value.
+        let digits = digits.clamp(1, DIGITS);
+        let text = format!("{:.*e}", (digits - 1) as usize, value.abs());
         let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
         let coefficient = mantissa
             .bytes()
             .filter(u8::is_ascii_digit)
             .fold(0u128, |acc, digit| acc * 10 + u128::from(digit - b'0'));
         Decimal::Finite {
-            negative: value < 0.0,
+            negative,
             coefficient,
             exponent: exponent.parse::<i32>().unwrap_or(0) - (digits as i32 - 1),
         }

@@ -50,9 +50,9 @@ impl Number {
 }
 
 /// The numeric value of `value`, if it is a number. Decimal128 is read through its string
-/// form into the nearest double: this engine does not do decimal arithmetic, so decimals
-/// compute with double precision. Comparisons involving a decimal do not go through this:
-/// [`compare_values`] compares them exactly (`crate::decimal`).
+/// form into the nearest double, for the uses that need a machine number (an array index, a
+/// `$size`, a `$mod` divisor, index keys); comparisons and arithmetic involving a decimal do
+/// not go through this: they are exact (`crate::decimal`).
 pub fn number(value: &Bson) -> Option<Number> {
     match value {
         Bson::Int32(v) => Some(Number::Int(i64::from(*v))),

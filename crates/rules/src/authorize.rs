@@ -543,7 +543,7 @@ impl Authorizer {
 
     /// The field table of the role at `index` for lean reads, built on first use; `None`
     /// with explanations on, or when the role's field permissions depend on the document.
-    fn static_fields(&self, index: usize, role: &Role) -> Option<&FieldTable> {
+    pub(crate) fn static_fields(&self, index: usize, role: &Role) -> Option<&FieldTable> {
         if self.explanations {
             return None;
         }

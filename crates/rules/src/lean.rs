@@ -3,7 +3,7 @@
 //! bytes), and the access each role gives (`document_filters`, `read`, `write`) does not
 //! depend on the document, choosing a role for a stored document is matching those filters in
 //! order, and what the role shows is known in advance: everything, nothing, or the fields of
-//! its [`FieldTable`]. A [`LeanPlan`] holds that, built once per request on the first lean
+//! its field table. A [`LeanPlan`] holds that, built once per request on the first lean
 //! read ([`Authorizer::without_explanations`]), and reads each document without the general
 //! path's per-document bookkeeping (images, scopes, the permission evaluator).
 //!
@@ -18,7 +18,6 @@ use rampart_mql::Filter;
 use crate::authorize::{access, finish_raw, Access, Authorizer, Gate, RawReadInto, Tri, NO_ROLE};
 use crate::compile::Role;
 use crate::expr::{Budget, Expression, Scope};
-use crate::static_fields::FieldTable;
 
 /// Per role, in order: when it applies, and what it shows.
 #[derive(Debug, Clone)]
@@ -45,7 +44,9 @@ enum Shows {
     Everything,
     /// The reason the document is withheld.
     Nothing(String),
-    Fields(Box<FieldTable>),
+    /// The fields of the role's table (`Authorizer::static_fields`, which the general path
+    /// shares).
+    Fields,
 }
 
 impl LeanPlan {
@@ -71,7 +72,7 @@ impl LeanPlan {
                 Some(LeanRole {
                     role: index,
                     gate,
-                    shows: shows(authorizer, role)?,
+                    shows: shows(authorizer, index, role)?,
                 })
             })
             .collect::<Option<Vec<_>>>()?;
@@ -122,8 +123,11 @@ impl LeanPlan {
                 explain.failed_check = Some(reason.clone());
                 return true;
             }
-            Shows::Fields(table) => {
+            Shows::Fields => {
                 explain.access = Some("fields");
+                let Some(table) = authorizer.static_fields(lean.role, role) else {
+                    return false;
+                };
                 let budget = Budget::default();
                 match crate::static_fields::visible(table, authorizer, document, &budget, out) {
                     Some(copied) => copied.map_err(|error| *error),
@@ -148,8 +152,8 @@ fn all_match(filters: &[Filter], document: &RawDocument) -> Option<bool> {
     Some(true)
 }
 
-/// What `role` shows of any document, when that does not depend on the document.
-fn shows(authorizer: &Authorizer, role: &Role) -> Option<Shows> {
+/// What `role` (at `index`) shows of any document, when that does not depend on the document.
+fn shows(authorizer: &Authorizer, index: usize, role: &Role) -> Option<Shows> {
     let scope = Scope::request_only(&authorizer.scope);
     let budget = Budget::default();
     let evaluate = |expression: Option<&Expression>| match expression {
@@ -165,6 +169,9 @@ fn shows(authorizer: &Authorizer, role: &Role) -> Option<Shows> {
     Some(match access {
         Access::Full => Shows::Everything,
         Access::None(reason) => Shows::Nothing(reason),
-        Access::Fields => Shows::Fields(Box::new(FieldTable::of(authorizer, role)?)),
+        Access::Fields => {
+            authorizer.static_fields(index, role)?;
+            Shows::Fields
+        }
     })
 }
