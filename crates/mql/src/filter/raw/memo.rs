@@ -96,7 +96,9 @@ impl<'a> Memo<'a> {
             ) else {
                 break;
             };
-            let Some(header) = Header::read_fast(bytes, offset, end) else {
+            let Some(header) = Header::read_quick(bytes, offset, end)
+                .or_else(|| Header::read_fast(bytes, offset, end))
+            else {
                 break;
             };
             *slot = at;

@@ -200,6 +200,37 @@ impl Header {
         (size <= rest.len()).then_some(Header { tag, key_len, size })
     }
 
+    /// [`Header::read_common`] for the usual element: its first [`QUICK`] bytes lie in
+    /// `bytes`, its key is shorter than eight bytes, its type is a common one. The tag, the key
+    /// and a length prefix come from one 16-byte load, checked once; `None` for any other
+    /// element (or a malformed one), which the caller reads with [`Header::read_fast`].
+    #[inline(always)]
+    fn read_quick(bytes: &[u8], offset: usize, end: usize) -> Option<Header> {
+        let chunk: &[u8; QUICK] = bytes.get(offset..offset + QUICK)?.try_into().ok()?;
+        let [tag, k0, k1, k2, k3, k4, k5, k6, k7, ..] = *chunk;
+        let key_len = first_zero(u64::from_le_bytes([k0, k1, k2, k3, k4, k5, k6, k7]))?;
+        let fixed = fixed_size(tag);
+        let size = if fixed < VARIABLE {
+            usize::from(fixed)
+        } else {
+            // Within the chunk: the key ends by its ninth byte.
+            let prefix = read_i32(chunk.get(key_len + 2..)?)?;
+            match tag {
+                STRING if prefix >= 1 => {
+                    let size = 4 + prefix as usize;
+                    // The string's own terminator.
+                    if bytes.get(offset + key_len + 1 + size) != Some(&0) {
+                        return None;
+                    }
+                    size
+                }
+                DOCUMENT | ARRAY if prefix >= 5 => prefix as usize,
+                _ => return None,
+            }
+        };
+        (offset + key_len + 2 + size <= end).then_some(Header { tag, key_len, size })
+    }
+
     /// [`Header::read`] out of line, for the rare types after [`Header::read_common`].
     #[cold]
     #[inline(never)]
@@ -308,6 +339,12 @@ impl<'a> RawDoc<'a> {
     #[inline(never)]
     fn find_from(self, mut offset: usize, name: &[u8]) -> Found {
         let end = self.end();
+        while let Some(header) = Header::read_quick(self.bytes, offset, end) {
+            if self.named(offset, header, name) {
+                return Found::at(offset, header);
+            }
+            offset += header.total();
+        }
         while offset < end {
             let Some(header) = Header::read_common(self.bytes, offset, end) else {
                 return self.find_rare(offset, name);
@@ -673,6 +710,9 @@ fn fixed_size(tag: u8) -> u8 {
 }
 
 const VARIABLE: u8 = 0xFE;
+
+/// The bytes [`Header::read_quick`] reads at once.
+const QUICK: usize = 16;
 const INVALID: u8 = 0xFF;
 
 /// The size of a value of type `tag` at the start of `rest`, checked to fit in `rest`.
