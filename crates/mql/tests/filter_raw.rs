@@ -276,6 +276,128 @@ proptest! {
     }
 }
 
+/// The same outcome (match and array position) or both an error.
+fn same_outcome(
+    left: &Result<rampart_mql::MatchOutcome, rampart_mql::MqlError>,
+    right: &Result<rampart_mql::MatchOutcome, rampart_mql::MqlError>,
+) -> bool {
+    match (left, right) {
+        (Ok(left), Ok(right)) => left == right,
+        (Err(_), Err(_)) => true,
+        _ => false,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Several operators on one path (`{a: {$gt: 1, $lt: 5}}`, `$all`) are matched with one
+    /// walk of the path; the outcome, the array position and the error-ness must be those of
+    /// the same operators as separate clauses of a `$and`, evaluated one after the other.
+    #[test]
+    fn one_path_operators_equal_their_and(
+        path in path(),
+        ops in prop::collection::vec(operator(), 2..5),
+        docs in prop::collection::vec(document(), 1..4),
+    ) {
+        one_path_agrees(&path, ops, &docs)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(6000))]
+
+    /// The same on small integer arrays, where different operators match different elements
+    /// (so the array position tells which one counted), inside an `$or` whose other clause
+    /// always holds without an array (so a position left over by a failed conjunction shows).
+    #[test]
+    fn one_path_operators_equal_their_and_on_arrays(
+        path in prop_oneof![Just("a"), Just("a.b"), Just("a.0"), Just("a.b.0")],
+        ops in prop::collection::vec(int_operator(), 2..5),
+        docs in prop::collection::vec(int_document(), 1..4),
+    ) {
+        one_path_agrees(path, ops, &docs)?;
+    }
+}
+
+/// A comparison, membership, size or `$elemMatch` on small integers.
+fn int_operator() -> impl Strategy<Value = (String, Bson)> {
+    let small = || (0i32..5).prop_map(Bson::Int32);
+    prop_oneof![
+        2 => (
+            prop_oneof![
+                Just("$eq"),
+                Just("$ne"),
+                Just("$gt"),
+                Just("$gte"),
+                Just("$lt"),
+                Just("$lte")
+            ],
+            small()
+        )
+            .prop_map(|(op, operand)| (op.to_owned(), operand)),
+        1 => prop::collection::vec(small(), 1..3).prop_map(|list| named("$in")(Bson::Array(list))),
+        1 => prop::collection::vec(small(), 1..3).prop_map(|list| named("$all")(Bson::Array(list))),
+        1 => (0i32..3).prop_map(|size| named("$size")(Bson::Int32(size))),
+        2 => small().prop_map(|n| named("$elemMatch")(Bson::Document(doc! {"$gt": n}))),
+        1 => small().prop_map(|n| named("$elemMatch")(Bson::Document(doc! {"b": n}))),
+        1 => any::<bool>().prop_map(|flag| named("$exists")(Bson::Boolean(flag))),
+    ]
+}
+
+/// `{a: ...}` holding small integers, arrays of them, and arrays of `{b: ...}` documents.
+fn int_document() -> impl Strategy<Value = Document> {
+    let small = || (0i32..5).prop_map(Bson::Int32);
+    let ints = || prop::collection::vec(small(), 0..5).prop_map(Bson::Array);
+    let inner = prop_oneof![small(), ints()].prop_map(|b| Bson::Document(doc! {"b": b}));
+    let value = prop_oneof![
+        small(),
+        ints(),
+        prop::collection::vec(prop_oneof![small(), inner.clone(), ints()], 0..5)
+            .prop_map(Bson::Array),
+        inner,
+    ];
+    value.prop_map(|a| doc! {"a": a})
+}
+
+/// [`one_path_operators_equal_their_and`] for one path, operator list and documents.
+fn one_path_agrees(
+    path: &str,
+    ops: Vec<(String, Bson)>,
+    docs: &[Document],
+) -> Result<(), TestCaseError> {
+    {
+        let ops: Document = ops.into_iter().collect();
+        let clauses: Vec<Bson> = ops
+            .iter()
+            .map(|(op, operand)| Bson::Document(doc! {path: {op: operand.clone()}}))
+            .collect();
+        let always = doc! {"zz": {"$exists": false}};
+        let together = Filter::compile(&doc! {"$or": [{path: ops.clone()}, always.clone()]});
+        let apart = Filter::compile(&doc! {"$or": [{"$and": clauses}, always]});
+        if let (Ok(together), Ok(apart)) = (together, apart) {
+            for doc in docs {
+                let raw = RawDocumentBuf::try_from(doc).unwrap();
+                let decoded = (together.evaluate(doc), apart.evaluate(doc));
+                prop_assert!(
+                    same_outcome(&decoded.0, &decoded.1),
+                    "{path}: {ops} on {doc}: {:?} but apart {:?}",
+                    decoded.0,
+                    decoded.1
+                );
+                let bytes = (together.evaluate_raw(&raw), apart.evaluate_raw(&raw));
+                prop_assert!(
+                    same_outcome(&bytes.0, &bytes.1),
+                    "{path}: {ops} on raw {doc}: {:?} but apart {:?}",
+                    bytes.0,
+                    bytes.1
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------- the data-driven corpus
 
 fn to_doc(value: &Value) -> Document {

@@ -15,6 +15,7 @@ fn conjuncts<'a>(node: &'a Node, out: &mut Vec<&'a Leaf>) {
             children.iter().for_each(|child| conjuncts(child, out))
         }
         Node::Leaf(leaf) => out.push(leaf),
+        Node::Same(leaves) => out.extend(leaves.iter()),
         _ => {}
     }
 }

@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 
 use bson::{Bson, Document};
 
-use super::{BitsOp, CmpOp, Cond, InList, Leaf, Node, Part, Pred, RegexPred};
+use super::{BitsOp, CmpOp, Cond, InList, Leaf, Node, Part, Pred, RegexPred, MAX_SAME};
 use crate::error::{MqlError, Result};
 use crate::expr::{truthy, Expr, Variables};
 use crate::value::{compare_values, number, type_number, type_rank, Number};
@@ -161,7 +161,7 @@ pub(crate) fn eval<'a, V: View<'a>>(
 #[inline]
 fn root_paths(node: &Node) -> usize {
     match node {
-        Node::Leaf(_) => 1,
+        Node::Leaf(_) | Node::Same(_) => 1,
         Node::Not(child) => root_paths(child),
         Node::And(children) | Node::Or(children) | Node::Nor(children) => {
             let mut count = 0;
@@ -186,6 +186,14 @@ fn eval_node<'a, V: View<'a>>(
 ) -> Result<bool> {
     match node {
         Node::Leaf(leaf) => eval_leaf::<V>(leaf, root, variables, position, lookups),
+        Node::Same(leaves) => {
+            let matched = eval_same::<V>(leaves, root, variables, position, lookups)?;
+            if !matched {
+                // As a failing conjunction does.
+                *position = None;
+            }
+            Ok(matched)
+        }
         Node::And(children) => {
             for child in children {
                 if !eval_node::<V>(child, root, variables, position, lookups)? {
@@ -273,11 +281,93 @@ pub(crate) fn top_leaf<'a, V: View<'a>>(
 fn walker(leaf: &Leaf) -> Walker<'_> {
     Walker {
         parts: &leaf.path.parts,
-        traverse_leaf: !matches!(
-            leaf.pred,
-            Pred::Size(_) | Pred::ElemObject(_) | Pred::ElemValue(_)
-        ),
+        traverse_leaf: leaf.traverses_leaf(),
     }
+}
+
+/// A [`Node::Same`]: its leaves' conjunction, with the path walked once. The outcome, the
+/// error and the array position are those of evaluating the leaves one after the other: each
+/// leaf's first decisive value (a match or an error) is the same in one walk as in its own.
+#[inline(never)]
+fn eval_same<'a, V: View<'a>>(
+    leaves: &[Leaf],
+    root: Root<'a, V>,
+    variables: &Variables,
+    position: &mut Option<usize>,
+    lookups: &mut V::Lookups,
+) -> Result<bool> {
+    let Some(first) = leaves.first() else {
+        return Ok(true);
+    };
+    let walker = walker(first);
+    let mut array = None;
+    if let ([part], Container::Doc(doc)) = (walker.parts, root) {
+        let value = V::field(doc, &part.name, lookups)?;
+        match (value, value.map(View::shape)) {
+            (Some(value), Some(Shape::Arr(items))) => array = Some((value, items)),
+            _ => {
+                // One value, reached through no array: each leaf tests it.
+                for leaf in leaves {
+                    let mut element = None;
+                    if !test(&leaf.pred, value, variables, &mut element)? {
+                        return Ok(false);
+                    }
+                    if element.is_some() {
+                        *position = element;
+                    }
+                }
+                return Ok(true);
+            }
+        }
+    }
+    let all = (1u32 << leaves.len().min(MAX_SAME)) - 1;
+    let mut decided = 0u32;
+    let mut held = 0u32;
+    let mut hits = [None; MAX_SAME];
+    // The first leaf (in order) that failed, and its error.
+    let mut failure: Option<(usize, MqlError)> = None;
+    let mut visit = |value, offset: Option<usize>| {
+        for (index, (leaf, hit)) in leaves.iter().zip(hits.iter_mut()).enumerate() {
+            let bit = 1 << index;
+            if decided & bit != 0 {
+                continue;
+            }
+            let mut element = None;
+            match test(&leaf.pred, value, variables, &mut element) {
+                Ok(false) => {}
+                Ok(true) => {
+                    decided |= bit;
+                    held |= bit;
+                    *hit = offset.or(element);
+                }
+                Err(error) => {
+                    decided |= bit;
+                    if failure.as_ref().is_none_or(|(first, _)| index < *first) {
+                        failure = Some((index, error));
+                    }
+                }
+            }
+        }
+        decided == all
+    };
+    match array {
+        Some((value, items)) => {
+            walker.in_array::<V, _>(value, items, 1, None, lookups, &mut visit)?
+        }
+        None => walker.walk::<V, _>(root, 0, None, lookups, &mut visit)?,
+    };
+    for (index, hit) in hits.iter().take(leaves.len()).enumerate() {
+        if held & (1 << index) == 0 {
+            return match failure {
+                Some((failed, error)) if failed == index => Err(error),
+                _ => Ok(false),
+            };
+        }
+        if hit.is_some() {
+            *position = *hit;
+        }
+    }
+    Ok(true)
 }
 
 /// The walk of `leaf`'s path from `root`, or through `array` (the value of its first
@@ -335,6 +425,7 @@ struct Walker<'p> {
 impl Walker<'_> {
     /// The server's `getFieldDottedOrArray`: follows documents from `from` until the path ends,
     /// goes missing, or meets an array; returns the value and the index of its component.
+    #[inline(always)]
     fn descend<'a, V: View<'a>>(
         &self,
         start: Root<'a, V>,

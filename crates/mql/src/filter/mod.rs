@@ -112,9 +112,16 @@ pub(crate) enum Node {
     Nor(Vec<Node>),
     Not(Box<Node>),
     Leaf(Box<Leaf>),
+    /// Predicates on one path that must all hold (`{a: {$gt: 1, $lt: 5}}`, `$all`): the
+    /// conjunction of these leaves, in order, found with one walk of the path. Two to
+    /// [`MAX_SAME`] leaves, all on the same path and all traversing a leaf array alike.
+    Same(Box<[Leaf]>),
     Expr(Box<Expr>),
     Const(bool),
 }
+
+/// The most leaves one [`Node::Same`] holds; a longer run of predicates on one path is split.
+pub(crate) const MAX_SAME: usize = 8;
 
 /// A predicate applied to the values at a path.
 #[derive(Debug, Clone)]
@@ -178,6 +185,17 @@ pub(crate) struct RegexPred {
     options: String,
 }
 
+impl Leaf {
+    /// Whether the walk tests a leaf array's elements (and then the array) rather than only
+    /// the array as a whole (`$size`, `$elemMatch`).
+    fn traverses_leaf(&self) -> bool {
+        !matches!(
+            self.pred,
+            Pred::Size(_) | Pred::ElemObject(_) | Pred::ElemValue(_)
+        )
+    }
+}
+
 impl MatchOutcome {
     fn new(matched: bool, position: Option<usize>) -> MatchOutcome {
         MatchOutcome {
@@ -204,6 +222,10 @@ fn constant(node: &Node) -> Option<bool> {
     match node {
         Node::Const(value) => Some(*value),
         Node::Leaf(leaf) => matches!(leaf.pred, Pred::Never).then_some(false),
+        Node::Same(leaves) => leaves
+            .iter()
+            .any(|leaf| matches!(leaf.pred, Pred::Never))
+            .then_some(false),
         Node::Expr(_) => None,
         Node::Not(child) => constant(child).map(|value| !value),
         Node::And(children) => all_or_any(children, false),

@@ -2,7 +2,7 @@
 
 use bson::{Bson, Document};
 
-use super::{BitsOp, CmpOp, Cond, InList, Leaf, Node, Path, Pred, RegexPred};
+use super::{BitsOp, CmpOp, Cond, InList, Leaf, Node, Path, Pred, RegexPred, MAX_SAME};
 use crate::error::{ErrorKind, MqlError, Result};
 use crate::expr::Expr;
 use crate::limits::{compile_regex, MAX_DEPTH};
@@ -172,20 +172,46 @@ fn parse_path(path: &str, value: &Bson, scope: Scope) -> Result<Node> {
     Ok(conds_to_node(&Path::new(path), conds))
 }
 
+/// The conjunction of `conds` on `path`. Consecutive predicates that traverse a leaf array
+/// alike become one [`Node::Same`] (read with one walk of the path); the order of the
+/// conditions is kept, so errors and array positions come out as from separate leaves.
 fn conds_to_node(path: &Path, conds: Vec<Cond>) -> Node {
-    let mut nodes: Vec<Node> = conds
-        .into_iter()
-        .map(|cond| match cond {
-            Cond::Is(pred) => Node::Leaf(Box::new(Leaf {
-                path: path.clone(),
-                pred,
-            })),
-            Cond::Not(inner) => Node::Not(Box::new(conds_to_node(path, inner))),
-        })
-        .collect();
+    let mut nodes: Vec<Node> = Vec::with_capacity(conds.len());
+    let mut run: Vec<Leaf> = Vec::new();
+    for cond in conds {
+        match cond {
+            Cond::Is(pred) => {
+                let leaf = Leaf {
+                    path: path.clone(),
+                    pred,
+                };
+                let joins = run.first().is_some_and(|first| {
+                    run.len() < MAX_SAME && first.traverses_leaf() == leaf.traverses_leaf()
+                });
+                if !joins {
+                    flush_run(&mut run, &mut nodes);
+                }
+                run.push(leaf);
+            }
+            Cond::Not(inner) => {
+                flush_run(&mut run, &mut nodes);
+                nodes.push(Node::Not(Box::new(conds_to_node(path, inner))));
+            }
+        }
+    }
+    flush_run(&mut run, &mut nodes);
     match nodes.len() {
         1 => nodes.pop().unwrap_or(Node::Const(true)),
         _ => Node::And(nodes),
+    }
+}
+
+/// Ends a run of predicates on one path: one leaf, or a [`Node::Same`] of several.
+fn flush_run(run: &mut Vec<Leaf>, nodes: &mut Vec<Node>) {
+    match run.len() {
+        0 => {}
+        1 => nodes.extend(run.drain(..).map(|leaf| Node::Leaf(Box::new(leaf)))),
+        _ => nodes.push(Node::Same(std::mem::take(run).into_boxed_slice())),
     }
 }
 
