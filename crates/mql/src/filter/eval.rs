@@ -146,15 +146,21 @@ fn get_field<'a>(doc: &'a Document, name: &str) -> Option<&'a Bson> {
 ///
 /// One evaluation shares one [`View::Lookups`] among its paths: `{a: 1, b: 2}` or
 /// `{a: {$gt: 1, $lt: 5}}` read the top-level document's fields once.
+/// `several` is [`several_paths`] of `node`, computed once per filter.
 pub(crate) fn eval<'a, V: View<'a>>(
     node: &Node,
+    several: bool,
     root: Root<'a, V>,
     variables: &Variables,
     position: &mut Option<usize>,
 ) -> Result<bool> {
-    let several = !matches!(node, Node::Leaf(_) | Node::Const(_)) && root_paths(node) > 1;
     let mut lookups = V::lookups(root, several);
     eval_node::<V>(node, root, variables, position, &mut lookups)
+}
+
+/// Whether `node` can look up more than one path in its root document.
+pub(crate) fn several_paths(node: &Node) -> bool {
+    root_paths(node) > 1
 }
 
 /// How many paths `node` looks up in its root (counting stops at 2).

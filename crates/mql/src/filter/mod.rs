@@ -34,6 +34,9 @@ pub struct Filter {
     /// The outcome for every document, when the filter decides it without reading one (`{}`,
     /// `$in: []`, `$all: []`, a conjunction holding one of them): no document is read.
     constant: Option<bool>,
+    /// Whether the filter can look up several paths in a document, so that one evaluation
+    /// remembers the fields it has read (see [`raw::Lookups`]).
+    several: bool,
 }
 
 /// The result of matching one document.
@@ -268,6 +271,7 @@ impl Filter {
         Ok(Filter {
             quick_eq: quick_eq(&root),
             constant: constant(&root),
+            several: eval::several_paths(&root),
             root,
             variables: Variables::new(),
         })
@@ -281,6 +285,7 @@ impl Filter {
         let mut position = None;
         eval::eval::<&Bson>(
             &self.root,
+            self.several,
             eval::Container::Doc(doc),
             &self.variables,
             &mut position,
@@ -295,6 +300,7 @@ impl Filter {
         let mut position = None;
         let matched = eval::eval::<&Bson>(
             &self.root,
+            self.several,
             eval::Container::Doc(doc),
             &self.variables,
             &mut position,
@@ -314,6 +320,7 @@ impl Filter {
         root.warm();
         eval::eval::<raw::RawValue<'_>>(
             &self.root,
+            self.several,
             eval::Container::Doc(root),
             &self.variables,
             &mut position,
@@ -356,6 +363,7 @@ impl Filter {
         root.warm();
         let matched = eval::eval::<raw::RawValue<'_>>(
             &self.root,
+            self.several,
             eval::Container::Doc(root),
             &self.variables,
             &mut position,
