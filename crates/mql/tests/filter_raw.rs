@@ -366,33 +366,31 @@ fn one_path_agrees(
     ops: Vec<(String, Bson)>,
     docs: &[Document],
 ) -> Result<(), TestCaseError> {
-    {
-        let ops: Document = ops.into_iter().collect();
-        let clauses: Vec<Bson> = ops
-            .iter()
-            .map(|(op, operand)| Bson::Document(doc! {path: {op: operand.clone()}}))
-            .collect();
-        let always = doc! {"zz": {"$exists": false}};
-        let together = Filter::compile(&doc! {"$or": [{path: ops.clone()}, always.clone()]});
-        let apart = Filter::compile(&doc! {"$or": [{"$and": clauses}, always]});
-        if let (Ok(together), Ok(apart)) = (together, apart) {
-            for doc in docs {
-                let raw = RawDocumentBuf::try_from(doc).unwrap();
-                let decoded = (together.evaluate(doc), apart.evaluate(doc));
-                prop_assert!(
-                    same_outcome(&decoded.0, &decoded.1),
-                    "{path}: {ops} on {doc}: {:?} but apart {:?}",
-                    decoded.0,
-                    decoded.1
-                );
-                let bytes = (together.evaluate_raw(&raw), apart.evaluate_raw(&raw));
-                prop_assert!(
-                    same_outcome(&bytes.0, &bytes.1),
-                    "{path}: {ops} on raw {doc}: {:?} but apart {:?}",
-                    bytes.0,
-                    bytes.1
-                );
-            }
+    let ops: Document = ops.into_iter().collect();
+    let clauses: Vec<Bson> = ops
+        .iter()
+        .map(|(op, operand)| Bson::Document(doc! {path: {op: operand.clone()}}))
+        .collect();
+    let always = doc! {"zz": {"$exists": false}};
+    let together = Filter::compile(&doc! {"$or": [{path: ops.clone()}, always.clone()]});
+    let apart = Filter::compile(&doc! {"$or": [{"$and": clauses}, always]});
+    if let (Ok(together), Ok(apart)) = (together, apart) {
+        for doc in docs {
+            let raw = RawDocumentBuf::try_from(doc).unwrap();
+            let decoded = (together.evaluate(doc), apart.evaluate(doc));
+            prop_assert!(
+                same_outcome(&decoded.0, &decoded.1),
+                "{path}: {ops} on {doc}: {:?} but apart {:?}",
+                decoded.0,
+                decoded.1
+            );
+            let bytes = (together.evaluate_raw(&raw), apart.evaluate_raw(&raw));
+            prop_assert!(
+                same_outcome(&bytes.0, &bytes.1),
+                "{path}: {ops} on raw {doc}: {:?} but apart {:?}",
+                bytes.0,
+                bytes.1
+            );
         }
     }
     Ok(())

@@ -186,18 +186,12 @@ impl Header {
         let size = if fixed < VARIABLE {
             usize::from(fixed)
         } else {
-            match tag {
-                STRING => {
-                    let size = 4 + read_len(rest, 1)?;
-                    // The string's own terminator.
-                    if rest.get(size - 1) != Some(&0) {
-                        return None;
-                    }
-                    size
-                }
-                DOCUMENT | ARRAY => read_len(rest, 5)?,
-                _ => return None,
+            let size = common_size(tag, read_i32(rest)?)?;
+            // A string's own terminator.
+            if tag == STRING && rest.get(size - 1) != Some(&0) {
+                return None;
             }
+            size
         };
         (size <= rest.len()).then_some(Header { tag, key_len, size })
     }
@@ -216,19 +210,12 @@ impl Header {
             usize::from(fixed)
         } else {
             // Within the chunk: the key ends by its ninth byte.
-            let prefix = read_i32(chunk.get(key_len + 2..)?)?;
-            match tag {
-                STRING if prefix >= 1 => {
-                    let size = 4 + prefix as usize;
-                    // The string's own terminator.
-                    if bytes.get(offset + key_len + 1 + size) != Some(&0) {
-                        return None;
-                    }
-                    size
-                }
-                DOCUMENT | ARRAY if prefix >= 5 => prefix as usize,
-                _ => return None,
+            let size = common_size(tag, read_i32(chunk.get(key_len + 2..)?)?)?;
+            // A string's own terminator.
+            if tag == STRING && bytes.get(offset + key_len + 1 + size) != Some(&0) {
+                return None;
             }
+            size
         };
         (offset + key_len + 2 + size <= end).then_some(Header { tag, key_len, size })
     }
@@ -727,6 +714,18 @@ fn value_size(tag: u8, rest: &[u8]) -> Option<usize> {
         variable_size(tag, rest)?
     };
     (size <= rest.len()).then_some(size)
+}
+
+/// The size of a string, document or array value whose length prefix is `prefix` (a string's
+/// size includes its prefix); `None` for another type or a prefix too small for the type.
+#[inline(always)]
+fn common_size(tag: u8, prefix: i32) -> Option<usize> {
+    // Both guards make `prefix` positive.
+    match tag {
+        STRING if prefix >= 1 => Some(4 + prefix as usize),
+        DOCUMENT | ARRAY if prefix >= 5 => Some(prefix as usize),
+        _ => None,
+    }
 }
 
 /// [`value_size`] for the types with a length prefix or terminators (not checked to fit).
