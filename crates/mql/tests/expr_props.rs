@@ -243,6 +243,12 @@ fn expression() -> impl Strategy<Value = Bson> {
     })
 }
 
+/// An outcome as printed, to compare two evaluations: a NaN result (`$pow: [-1, 0.5]`) is not
+/// equal to itself, but prints the same each time.
+fn printed(outcome: &impl std::fmt::Debug) -> String {
+    format!("{outcome:?}")
+}
+
 fn sample_document() -> Document {
     doc! {
         "_id": 1,
@@ -266,7 +272,7 @@ proptest! {
         if let Ok(compiled) = Expr::compile(&expr) {
             let first = compiled.evaluate(&root, &variables);
             let second = compiled.evaluate(&root, &variables);
-            prop_assert_eq!(first, second);
+            prop_assert_eq!(printed(&first), printed(&second));
         }
     }
 
@@ -294,6 +300,6 @@ proptest! {
         let variables = Variables::new().with_now(bson::DateTime::from_millis(0));
         let first = aggregate(&docs, &stages, &NoCollections, &variables);
         let second = aggregate(&docs, &stages, &NoCollections, &variables);
-        prop_assert_eq!(first, second);
+        prop_assert_eq!(printed(&first), printed(&second));
     }
 }
