@@ -44,7 +44,9 @@ pub use crate::ejson::{
 pub use crate::error::{ErrorKind, MqlError, Result};
 pub use crate::expr::{truthy, Expr, Variables};
 pub use crate::filter::{Filter, MatchOutcome, PathConstraint};
-pub use crate::limits::{check_depth, check_size, compile_regex, MAX_DEPTH, MAX_DOCUMENT_BYTES};
+pub use crate::limits::{
+    check_depth, check_size, compile_regex, MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_INPUT_DEPTH,
+};
 pub use crate::ops::{
     aggregate, delete, find, update, with_id_first, FindOptions, UpdateOptions, UpdateOutcome,
 };

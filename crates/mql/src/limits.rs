@@ -4,8 +4,13 @@ use bson::{Bson, Document};
 
 use crate::error::{MqlError, Result};
 
-/// Maximum nesting depth of documents and arrays, in stored documents and in queries.
+/// Maximum nesting depth of documents and arrays in a stored document (the top-level document
+/// is level 1), and of operators in a filter or an expression: MongoDB's documented limit.
 pub const MAX_DEPTH: usize = 100;
+/// Maximum nesting depth of documents and arrays in an input: a filter, an update, a pipeline,
+/// a request body. MongoDB accepts any command nested up to 200 levels (`maxBSONDepth`), so a
+/// query at the documented 100 levels of operators, or inside a request, still fits.
+pub const MAX_INPUT_DEPTH: usize = 200;
 /// Maximum size of one BSON document, in bytes.
 pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 /// Maximum length of a regular expression pattern, in bytes.

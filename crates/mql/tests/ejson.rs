@@ -17,7 +17,7 @@ use bson::{
 use proptest::prelude::*;
 use rampart_mql::{
     from_json_value, parse_document, parse_documents, parse_value, to_json_string, to_json_value,
-    to_plain_json, ErrorKind, ExtJsonMode, MAX_DEPTH,
+    to_plain_json, ErrorKind, ExtJsonMode, MAX_DEPTH, MAX_INPUT_DEPTH,
 };
 use serde_json::{json, Value};
 
@@ -740,45 +740,66 @@ fn nested(depth: usize, leaf: &str) -> String {
 
 #[test]
 fn depth_limit() {
-    // MAX_DEPTH documents with a wrapper at the bottom are fine.
-    let ok = nested(MAX_DEPTH, r#"{"$date": {"$numberLong": "1"}}"#);
+    // An input may nest MAX_INPUT_DEPTH levels, a wrapper at the bottom adding none.
+    let ok = nested(MAX_INPUT_DEPTH, r#"{"$date": {"$numberLong": "1"}}"#);
     assert!(parse_value(&ok).is_ok());
     assert!(parse_document(&ok).is_ok());
-    let too_deep = nested(MAX_DEPTH + 1, "1");
+    let too_deep = nested(MAX_INPUT_DEPTH + 1, "1");
     let error = parse_value(&too_deep).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::LimitExceeded, "{error}");
+    assert!(
+        error
+            .message()
+            .starts_with("extended json nests deeper than 200 levels at `a.a.a."),
+        "{error}"
+    );
     assert_eq!(
         parse_document(&too_deep).unwrap_err().kind(),
         ErrorKind::LimitExceeded
     );
-    let arrays = format!(
-        "{}1{}",
-        "[".repeat(MAX_DEPTH + 1),
-        "]".repeat(MAX_DEPTH + 1)
-    );
+    let arrays = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
     assert_eq!(
-        parse_value(&arrays).unwrap_err().kind(),
+        parse_value(&arrays(MAX_INPUT_DEPTH + 1))
+            .unwrap_err()
+            .kind(),
         ErrorKind::LimitExceeded
     );
-    let arrays = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
-    assert!(parse_value(&arrays).is_ok());
-    // Past serde_json's own limit of 128, and far past it, fail cleanly too.
-    for depth in [127, 128, 129, 100_000] {
+    assert!(parse_value(&arrays(MAX_INPUT_DEPTH)).is_ok());
+    // Past serde_json's own limit of 128 is fine; far past the input limit fails cleanly: an
+    // unterminated text the parser may reach is malformed, one it must not reach is too deep.
+    for depth in [127, 128, 129, 203, 204, 100_000] {
         let error = parse_value(&"[".repeat(depth)).unwrap_err();
-        assert!(
-            matches!(
-                error.kind(),
-                ErrorKind::LimitExceeded | ErrorKind::InvalidExtendedJson
-            ),
-            "{error}"
-        );
-        let error = parse_value(&nested(depth, "1")).unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::LimitExceeded, "{depth}: {error}");
+        let expected = if depth > MAX_INPUT_DEPTH + 3 {
+            ErrorKind::LimitExceeded
+        } else {
+            ErrorKind::InvalidExtendedJson
+        };
+        assert_eq!(error.kind(), expected, "{depth}: {error}");
+        let closed = parse_value(&nested(depth, "1"));
+        if depth > MAX_INPUT_DEPTH {
+            assert_eq!(closed.unwrap_err().kind(), ErrorKind::LimitExceeded);
+        } else {
+            assert!(closed.is_ok(), "{depth}");
+        }
     }
+    // Nested far past the limit, the text is refused before it is parsed, with its place.
+    let error = parse_value(&format!("\n  {}", "[".repeat(100_000))).unwrap_err();
+    assert_eq!(
+        error.message(),
+        "extended json nests deeper than 200 levels (line 2, column 206)"
+    );
+    // Brackets inside strings, escaped quotes included, are not nesting.
+    let brackets = format!(
+        r#"{{"a": "\"{}", "b": "{}"}}"#,
+        "[".repeat(1_000),
+        "{".repeat(1_000)
+    );
+    let parsed = parse_document(&brackets).unwrap();
+    assert_eq!(parsed.get_str("b").unwrap().len(), 1_000);
     // A code-with-scope's scope counts as a document.
-    let scoped = nested(MAX_DEPTH - 1, r#"{"$code": "", "$scope": {"b": 1}}"#);
+    let scoped = nested(MAX_INPUT_DEPTH - 1, r#"{"$code": "", "$scope": {"b": 1}}"#);
     assert!(parse_value(&scoped).is_ok());
-    let scoped = nested(MAX_DEPTH, r#"{"$code": "", "$scope": {"b": 1}}"#);
+    let scoped = nested(MAX_INPUT_DEPTH, r#"{"$code": "", "$scope": {"b": 1}}"#);
     assert_eq!(
         parse_value(&scoped).unwrap_err().kind(),
         ErrorKind::LimitExceeded
@@ -792,6 +813,20 @@ fn depth_limit() {
         from_json_value(&deep).unwrap_err().kind(),
         ErrorKind::LimitExceeded
     );
+}
+
+#[test]
+fn documents_to_store_nest_at_most_max_depth() {
+    for layout in [|doc: &str| doc.to_owned(), |doc: &str| format!("[{doc}]")] {
+        let ok = layout(&nested(MAX_DEPTH, r#"{"$date": {"$numberLong": "1"}}"#));
+        assert_eq!(parse_documents(&ok).unwrap().len(), 1);
+        let error = parse_documents(&layout(&nested(MAX_DEPTH + 1, "1"))).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::LimitExceeded, "{error}");
+        assert!(
+            error.message().contains("nests deeper than 100 levels"),
+            "{error}"
+        );
+    }
 }
 
 #[test]

@@ -55,27 +55,85 @@ async fn body_size_is_bounded() {
     server.stop().await;
 }
 
+/// `{"a": {"a": ... 1}}`, `depth` documents deep counting the outer one.
+fn nested(depth: usize) -> Value {
+    (0..depth).fold(json!(1), |inner, _| json!({ "a": inner }))
+}
+
+/// The query of MongoDB's own test of nesting (`jstests/core/query/big_predicate.js`): `$and`
+/// in `$or` in `$and` ..., four levels a step. "At the documented maximum nesting depth of
+/// 100, all commands are guaranteed to succeed", and 130 works as a buffer.
+fn big_predicate(max_depth: usize, depth: usize) -> Value {
+    if depth + 1 >= max_depth {
+        return json!({"e": 1});
+    }
+    json!({"$and": [{"$or": [big_predicate(max_depth, depth + 4), {"o": 0}]}, {"a": 1}]})
+}
+
 #[tokio::test]
 async fn nesting_depth_is_bounded() {
     let server = server_with(settings()).await;
+    // A document may nest 100 levels, though the request around it adds one.
+    let inserted = server
+        .call(
+            "alice",
+            "insertOne",
+            &body(json!({"document": nested(100)})),
+        )
+        .await;
+    assert_eq!(inserted.status, 200, "{}", inserted.text);
+    let refused = server
+        .call(
+            "alice",
+            "insertOne",
+            &body(json!({"document": nested(101)})),
+        )
+        .await;
+    let message = refused.expect_error(400, "InvalidParameter");
+    assert!(message.contains("deeper than 100"), "{message}");
+    // A request may nest 200 levels, as a MongoDB command may.
     let deep = format!(
-        r#"{{"dataSource":"{SERVICE}","database":"{DB}","collection":"{COLL}","document":{}1{}}}"#,
-        r#"{"a":"#.repeat(120),
-        "}".repeat(120)
+        r#"{{"dataSource":"{SERVICE}","database":"{DB}","collection":"{COLL}","filter":{}1{}}}"#,
+        r#"{"a":"#.repeat(200),
+        "}".repeat(200)
     );
     let response = server
         .request(
             "POST",
-            &server.url("insertOne"),
+            &server.url("find"),
             &[("apiKey", "alice")],
             deep.as_bytes(),
         )
         .await;
     let message = response.expect_error(400, "InvalidParameter");
-    assert!(
-        message.contains("deeper") || message.contains("depth") || message.contains("nest"),
-        "{message}"
-    );
+    assert!(message.contains("deeper than 200"), "{message}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn deeply_nested_queries_run_as_mongodb_runs_them() {
+    let server = server_with(settings()).await;
+    seed(&server.store, DB, COLL, &[json!({"_id": 1, "e": 1})]);
+    for max_depth in [100, 130, 150] {
+        let filter = big_predicate(max_depth, 0);
+        let found = server
+            .call("alice", "find", &body(json!({ "filter": filter })))
+            .await;
+        assert_eq!(found.status, 200, "{max_depth}: {}", found.text);
+        assert_eq!(found.json()["documents"], json!([]), "{max_depth}");
+        let pipeline = json!([{"$match": filter}, {"$count": "n"}]);
+        let counted = server
+            .call("alice", "aggregate", &body(json!({ "pipeline": pipeline })))
+            .await;
+        assert_eq!(counted.status, 200, "{max_depth}: {}", counted.text);
+        assert_eq!(counted.json()["documents"], json!([]), "{max_depth}");
+    }
+    // The same query with `{a: 1}` dropped from every level does match.
+    let matching = json!({"$or": [big_predicate(130, 0), {"e": 1}]});
+    let found = server
+        .call("alice", "find", &body(json!({ "filter": matching })))
+        .await;
+    assert_eq!(found.json()["documents"], json!([{"_id": 1, "e": 1}]));
     server.stop().await;
 }
 

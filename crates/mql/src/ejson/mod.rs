@@ -18,8 +18,12 @@
 //! - Keys containing a null character are refused (they cannot be stored in BSON).
 //! - Duplicate keys in one object keep the last value (serde_json's behaviour).
 //!
-//! Nesting is limited to [`MAX_DEPTH`](crate::MAX_DEPTH) documents and arrays (a
-//! `LimitExceeded` error), counted as [`check_depth`](crate::check_depth) does.
+//! Nesting is counted in documents and arrays as [`check_depth`](crate::check_depth) counts it
+//! (a type wrapper is not a level), and going past the limit is a `LimitExceeded` error. The
+//! limit is [`MAX_INPUT_DEPTH`](crate::MAX_INPUT_DEPTH) (200) for a value or a document given
+//! as input (a filter, an update, a pipeline, a request body), as MongoDB accepts any command
+//! up to 200 levels; it is [`MAX_DEPTH`](crate::MAX_DEPTH) (100) for each document of
+//! [`parse_documents`], which are documents to store.
 
 mod read;
 mod scalars;
@@ -29,7 +33,9 @@ use bson::{Bson, Document};
 use serde_json::Value;
 
 use crate::error::{ErrorKind, MqlError, Result};
-use read::Path;
+use crate::limits::{MAX_DEPTH, MAX_INPUT_DEPTH};
+use read::{Depth, Path};
+use serde::Deserialize as _;
 
 /// Every key that marks a JSON object as an Extended JSON type wrapper (`$oid`, `$date`, ...).
 /// `$regex`, `$options`, `$type`, `$ref`, `$id` and `$db` are not among them: they are query
@@ -46,22 +52,84 @@ pub enum ExtJsonMode {
 }
 
 fn json_error(error: &serde_json::Error, context: &str) -> MqlError {
-    let message = error.to_string();
-    // serde_json stops at 128 levels on its own; that is the same failure as ours.
-    if message.starts_with("recursion limit exceeded") {
-        return MqlError::limit(format!(
-            "{context}extended json nests deeper than {} levels ({message})",
-            crate::limits::MAX_DEPTH
-        ));
-    }
     MqlError::new(
         ErrorKind::InvalidExtendedJson,
-        format!("{context}invalid json: {message}"),
+        format!("{context}invalid json: {error}"),
     )
 }
 
+/// JSON nesting the parser will recurse into: the deepest input allowed, plus the two levels a
+/// type wrapper may add without adding a BSON level (`{"$date": {"$numberLong": "0"}}`) and the
+/// array around a list of documents. The limits that users see are checked on the BSON levels
+/// by the reader; this only keeps the recursion bounded before serde_json starts.
+const JSON_NESTING_GUARD: usize = MAX_INPUT_DEPTH + 3;
+
+/// Refuses `text` if its arrays and objects nest deeper than [`JSON_NESTING_GUARD`], in one
+/// pass over the bytes that skips string contents. On malformed JSON it may overcount, never
+/// undercount, the nesting serde_json would reach before reporting the error.
+fn check_nesting(text: &str, limit: usize) -> Result<()> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (offset, byte) in text.bytes().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > JSON_NESTING_GUARD {
+                    let (line, column) = line_and_column(text, offset);
+                    return Err(MqlError::limit(format!(
+                        "extended json nests deeper than {limit} levels \
+                         (line {line}, column {column})"
+                    )));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The 1-based line and column (in characters) of a byte offset.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+    let column = before
+        .get(line_start..)
+        .map_or(0, |rest| rest.chars().count());
+    (before.matches('\n').count() + 1, column + 1)
+}
+
+/// A JSON parser without serde_json's own recursion limit (128, below MongoDB's 200), for a
+/// text [`check_nesting`] has bounded.
+fn deserializer(text: &str) -> serde_json::Deserializer<serde_json::de::StrRead<'_>> {
+    let mut json = serde_json::Deserializer::from_str(text);
+    json.disable_recursion_limit();
+    json
+}
+
+/// One JSON value, nested at most as deep as an input may be.
 fn read_json(text: &str) -> Result<Value> {
-    serde_json::from_str(text).map_err(|error| json_error(&error, ""))
+    check_nesting(text, MAX_INPUT_DEPTH)?;
+    parse_json(text)
+}
+
+/// One JSON value, from a text [`check_nesting`] has bounded.
+fn parse_json(text: &str) -> Result<Value> {
+    let mut json = deserializer(text);
+    let value = Value::deserialize(&mut json).map_err(|error| json_error(&error, ""))?;
+    json.end().map_err(|error| json_error(&error, ""))?;
+    Ok(value)
 }
 
 fn not_an_object(got: &Value, context: &str) -> MqlError {
@@ -81,13 +149,13 @@ fn not_an_object(got: &Value, context: &str) -> MqlError {
 
 /// Parses one JSON text holding a value in Extended JSON v2 (canonical or relaxed).
 pub fn parse_value(text: &str) -> Result<Bson> {
-    read::value(read_json(text)?, &Path::Root, 0)
+    read::value(read_json(text)?, &Path::Root, Depth::top(MAX_INPUT_DEPTH))
 }
 
 /// Parses one JSON text that must be an object, in Extended JSON v2.
 pub fn parse_document(text: &str) -> Result<Document> {
     match read_json(text)? {
-        Value::Object(map) => read::document(map, &Path::Root, 1),
+        Value::Object(map) => read::document(map, &Path::Root, Depth::top(MAX_INPUT_DEPTH)),
         other => Err(not_an_object(&other, "")),
     }
 }
@@ -96,8 +164,9 @@ pub fn parse_document(text: &str) -> Result<Document> {
 /// whitespace between objects will do; blank lines are ignored). Errors name the document by
 /// its 1-based number and, for the line layout, its starting line.
 pub fn parse_documents(text: &str) -> Result<Vec<Document>> {
+    check_nesting(text, MAX_DEPTH)?;
     if text.trim_start().starts_with('[') {
-        let Value::Array(items) = read_json(text)? else {
+        let Value::Array(items) = parse_json(text)? else {
             return Err(MqlError::new(
                 ErrorKind::InvalidExtendedJson,
                 "expected a json array",
@@ -112,7 +181,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>> {
             })
             .collect();
     }
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut stream = deserializer(text).into_iter::<Value>();
     let mut docs = Vec::new();
     let mut lines = LineCounter::default();
     loop {
@@ -130,7 +199,7 @@ fn document_at(item: Value, context: &str) -> Result<Document> {
     let Value::Object(map) = item else {
         return Err(not_an_object(&item, context));
     };
-    read::document(map, &Path::Root, 1)
+    read::document(map, &Path::Root, Depth::top(MAX_DEPTH))
         .map_err(|error| MqlError::new(error.kind(), format!("{context}{}", error.message())))
 }
 
@@ -157,7 +226,7 @@ impl LineCounter {
 
 /// Interprets an already-parsed JSON tree as Extended JSON v2.
 pub fn from_json_value(value: &Value) -> Result<Bson> {
-    read::value(value.clone(), &Path::Root, 0)
+    read::value(value.clone(), &Path::Root, Depth::top(MAX_INPUT_DEPTH))
 }
 
 /// Writes a value as Extended JSON v2.

@@ -12,7 +12,6 @@ use serde_json::{Map, Number, Value};
 
 use super::scalars;
 use crate::error::{ErrorKind, MqlError, Result};
-use crate::limits::MAX_DEPTH;
 
 /// Where a value sits, built on the stack and only rendered when an error needs it.
 #[derive(Clone, Copy)]
@@ -91,43 +90,61 @@ fn invalid(wrapper: &str, path: &Path<'_>, reason: impl fmt::Display) -> MqlErro
     )
 }
 
-fn too_deep(path: &Path<'_>) -> MqlError {
-    MqlError::limit(format!(
-        "extended json nests deeper than {MAX_DEPTH} levels at {path}"
-    ))
+/// How many documents and arrays hold a value, and how many may: a document or an array is a
+/// level, the top-level document is level 1 (as [`check_depth`](crate::check_depth) counts).
+#[derive(Clone, Copy)]
+pub(crate) struct Depth {
+    at: usize,
+    limit: usize,
 }
 
-/// A JSON value as BSON. `depth` is the nesting depth of the container holding it (0 for a
-/// top-level value).
-pub(crate) fn value(json: Value, path: &Path<'_>, depth: usize) -> Result<Bson> {
+impl Depth {
+    /// Outside everything, with `limit` levels allowed.
+    pub(crate) fn top(limit: usize) -> Self {
+        Self { at: 0, limit }
+    }
+
+    /// One level further in, for the container at `path`.
+    fn deeper(self, path: &Path<'_>) -> Result<Self> {
+        if self.at >= self.limit {
+            return Err(MqlError::limit(format!(
+                "extended json nests deeper than {} levels at {path}",
+                self.limit
+            )));
+        }
+        Ok(Self {
+            at: self.at + 1,
+            ..self
+        })
+    }
+}
+
+/// A JSON value as BSON. `depth` is that of the container holding it.
+pub(crate) fn value(json: Value, path: &Path<'_>, depth: Depth) -> Result<Bson> {
     Ok(match json {
         Value::Null => Bson::Null,
         Value::Bool(flag) => Bson::Boolean(flag),
         Value::String(text) => Bson::String(text),
         Value::Number(number) => plain_number(&number),
         Value::Array(items) => {
-            if depth + 1 > MAX_DEPTH {
-                return Err(too_deep(path));
-            }
+            let inner = depth.deeper(path)?;
             let mut out = Vec::with_capacity(items.len());
             for (index, item) in items.into_iter().enumerate() {
-                out.push(value(item, &Path::Index(path, index), depth + 1)?);
+                out.push(value(item, &Path::Index(path, index), inner)?);
             }
             Bson::Array(out)
         }
         Value::Object(map) => match wrapper_key(&map) {
             Some(key) => wrapper(key, &map, path, depth)?,
-            None => Bson::Document(document(map, path, depth + 1)?),
+            None => Bson::Document(document(map, path, depth)?),
         },
     })
 }
 
 /// A JSON object as a document whose own keys are never read as a type wrapper (a top-level
-/// document, a `$scope`). `depth` is the depth of this document (1 at the top).
-pub(crate) fn document(map: Map<String, Value>, path: &Path<'_>, depth: usize) -> Result<Document> {
-    if depth > MAX_DEPTH {
-        return Err(too_deep(path));
-    }
+/// document, a `$scope`). `depth` is that of the container holding it.
+pub(crate) fn document(map: Map<String, Value>, path: &Path<'_>, depth: Depth) -> Result<Document> {
+    let depth = depth.deeper(path)?;
     let mut out = Document::new();
     for (key, item) in map {
         let child = Path::Key(path, &key);
@@ -243,7 +260,7 @@ fn kind(json: &Value) -> &'static str {
     }
 }
 
-fn wrapper(key: &str, map: &Map<String, Value>, path: &Path<'_>, depth: usize) -> Result<Bson> {
+fn wrapper(key: &str, map: &Map<String, Value>, path: &Path<'_>, depth: Depth) -> Result<Bson> {
     // `$scope` alone names the code-with-scope wrapper by its `$code`.
     let name = if key == "$scope" { "$code" } else { key };
     let w = Wrapper { name, path, map };
@@ -363,7 +380,7 @@ fn uuid(w: &Wrapper<'_>) -> Result<Bson> {
     }))
 }
 
-fn code(w: &Wrapper<'_>, depth: usize) -> Result<Bson> {
+fn code(w: &Wrapper<'_>, depth: Depth) -> Result<Bson> {
     if !w.map.contains_key("$scope") {
         return Ok(Bson::JavaScriptCode(w.only_string()?.to_owned()));
     }
@@ -372,7 +389,7 @@ fn code(w: &Wrapper<'_>, depth: usize) -> Result<Bson> {
     let Value::Object(scope) = w.get("$scope")? else {
         return Err(w.fail("`$scope` must be an object"));
     };
-    let scope = document(scope.clone(), &Path::Key(w.path, "$scope"), depth + 1)?;
+    let scope = document(scope.clone(), &Path::Key(w.path, "$scope"), depth)?;
     Ok(Bson::JavaScriptCodeWithScope(JavaScriptCodeWithScope {
         code,
         scope,

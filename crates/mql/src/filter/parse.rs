@@ -5,33 +5,56 @@ use bson::{Bson, Document};
 use super::{BitsOp, CmpOp, Cond, InList, Leaf, Node, Path, Pred, RegexPred, MAX_SAME};
 use crate::error::{ErrorKind, MqlError, Result};
 use crate::expr::Expr;
-use crate::limits::{compile_regex, MAX_DEPTH};
+use crate::limits::{compile_regex, MAX_DEPTH, MAX_INPUT_DEPTH};
 use crate::value::{compare_values, number, type_number_for_alias, values_equal, Number};
 
 /// Where a filter document is parsed: the top level allows `$expr`; `$elemMatch` does not.
+///
+/// `level` counts as MongoDB's parser does: each `$and`, `$or` or `$nor` clause and each
+/// object-form `$elemMatch` is one level deeper, and past [`MAX_DEPTH`] (100) the filter is
+/// refused. Operator documents (`{$gt: 1}`), `$not` and value-form `$elemMatch` are not levels
+/// there; `nesting` counts every step, so that a document built in memory rather than read
+/// from text (where [`MAX_INPUT_DEPTH`] already holds) cannot recurse without bound either.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Scope {
-    depth: usize,
+    level: usize,
+    nesting: usize,
     top_level: bool,
 }
 
 impl Scope {
     pub(crate) fn top() -> Scope {
         Scope {
-            depth: 1,
+            level: 0,
+            nesting: 0,
             top_level: true,
         }
     }
 
-    fn nested(self, top_level: bool) -> Result<Scope> {
-        if self.depth >= MAX_DEPTH {
+    /// A clause list or an object-form `$elemMatch`: a level deeper.
+    fn level_down(self, top_level: bool) -> Result<Scope> {
+        if self.level >= MAX_DEPTH {
             return Err(MqlError::limit(format!(
                 "filter nests deeper than {MAX_DEPTH} levels"
             )));
         }
         Ok(Scope {
-            depth: self.depth + 1,
+            level: self.level + 1,
+            ..self.nested(top_level)?
+        })
+    }
+
+    /// Operators inside a path, `$not` or a value-form `$elemMatch`: not a level.
+    fn nested(self, top_level: bool) -> Result<Scope> {
+        if self.nesting >= MAX_INPUT_DEPTH {
+            return Err(MqlError::limit(format!(
+                "filter nests deeper than {MAX_INPUT_DEPTH} documents"
+            )));
+        }
+        Ok(Scope {
+            nesting: self.nesting + 1,
             top_level,
+            ..self
         })
     }
 }
@@ -137,7 +160,7 @@ fn parse_clauses(op: &str, value: &Bson, scope: Scope) -> Result<Vec<Node>> {
             "`{op}` must be a non-empty array"
         )));
     }
-    let inner = scope.nested(scope.top_level)?;
+    let inner = scope.level_down(scope.top_level)?;
     items
         .iter()
         .map(|item| match item {
@@ -238,6 +261,19 @@ fn parse_operators(path: &str, doc: &Document, scope: Scope) -> Result<Vec<Cond>
 }
 
 fn parse_operator(path: &str, op: &str, operand: &Bson, scope: Scope) -> Result<Vec<Cond>> {
+    match op {
+        "$all" => parse_all(path, operand, scope),
+        "$elemMatch" => Ok(vec![Cond::Is(parse_elem_match(path, operand, scope)?)]),
+        "$not" => Ok(vec![Cond::Not(parse_not(path, operand, scope)?)]),
+        _ => parse_leaf_operator(path, op, operand),
+    }
+}
+
+/// The operators that hold no filter. Out of line: the frame of this large match is then not
+/// on the stack once per nesting level of `$not` and `$elemMatch` (9.5 KB each in a debug
+/// build, where 200 levels overflowed a 2 MiB thread).
+#[inline(never)]
+fn parse_leaf_operator(path: &str, op: &str, operand: &Bson) -> Result<Vec<Cond>> {
     let is = |pred| Ok(vec![Cond::Is(pred)]);
     let not = |pred| Ok(vec![Cond::Not(vec![Cond::Is(pred)])]);
     match op {
@@ -261,9 +297,6 @@ fn parse_operator(path: &str, op: &str, operand: &Bson, scope: Scope) -> Result<
         "$type" => is(Pred::Type(parse_type(path, operand)?)),
         "$mod" => is(parse_mod(operand)?),
         "$size" => is(Pred::Size(parse_size(operand)?)),
-        "$all" => parse_all(path, operand, scope),
-        "$elemMatch" => is(parse_elem_match(path, operand, scope)?),
-        "$not" => Ok(vec![Cond::Not(parse_not(path, operand, scope)?)]),
         "$bitsAllSet" => is(Pred::Bits(BitsOp::AllSet, parse_bits(op, operand)?)),
         "$bitsAllClear" => is(Pred::Bits(BitsOp::AllClear, parse_bits(op, operand)?)),
         "$bitsAnySet" => is(Pred::Bits(BitsOp::AnySet, parse_bits(op, operand)?)),
@@ -535,7 +568,6 @@ fn parse_elem_match(path: &str, operand: &Bson, scope: Scope) -> Result<Pred> {
     let Bson::Document(doc) = operand else {
         return Err(MqlError::bad_value("`$elemMatch` needs an object"));
     };
-    let inner = scope.nested(false)?;
     let value_form = doc.keys().next().is_some_and(|first| {
         first.starts_with('$')
             && !matches!(
@@ -544,8 +576,13 @@ fn parse_elem_match(path: &str, operand: &Bson, scope: Scope) -> Result<Pred> {
             )
     });
     if value_form {
-        Ok(Pred::ElemValue(parse_operators(path, doc, inner)?))
+        Ok(Pred::ElemValue(parse_operators(
+            path,
+            doc,
+            scope.nested(false)?,
+        )?))
     } else {
+        let inner = scope.level_down(false)?;
         Ok(Pred::ElemObject(Box::new(parse_filter(doc, inner)?)))
     }
 }

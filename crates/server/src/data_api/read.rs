@@ -235,7 +235,7 @@ pub(crate) fn check_query(filter: &Document) -> Result<(), ApiError> {
 }
 
 fn check_query_document(doc: &Document, depth: usize) -> Result<(), ApiError> {
-    if depth > rampart_mql::MAX_DEPTH {
+    if depth > rampart_mql::MAX_INPUT_DEPTH {
         return Err(ApiError::invalid("the filter nests too deeply"));
     }
     doc.iter().try_for_each(|(key, item)| {
@@ -249,8 +249,8 @@ fn check_query_document(doc: &Document, depth: usize) -> Result<(), ApiError> {
 }
 
 fn check_query_value(value: &Bson, depth: usize) -> Result<(), ApiError> {
-    // The body parser already bounds nesting at 100; this keeps the walk bounded on its own.
-    if depth > rampart_mql::MAX_DEPTH {
+    // The body parser already bounds nesting at 200; this keeps the walk bounded on its own.
+    if depth > rampart_mql::MAX_INPUT_DEPTH {
         return Err(ApiError::invalid("the filter nests too deeply"));
     }
     match value {
@@ -285,8 +285,8 @@ pub(crate) fn check_pipeline(stages: &[Document]) -> Result<(), ApiError> {
 }
 
 fn check_operators(value: &Bson, depth: usize) -> Result<(), ApiError> {
-    // The body parser already bounds nesting at 100; this keeps the walk bounded on its own.
-    if depth > rampart_mql::MAX_DEPTH {
+    // The body parser already bounds nesting at 200; this keeps the walk bounded on its own.
+    if depth > rampart_mql::MAX_INPUT_DEPTH {
         return Err(ApiError::invalid("the pipeline nests too deeply"));
     }
     match value {
