@@ -106,11 +106,6 @@ impl Projection {
                 if ctx.id_included_entirely {
                     root.entries.retain(|(name, _)| name != "_id");
                 }
-                if ctx.has_elem_match {
-                    return Err(MqlError::bad_value(
-                        "`$elemMatch` cannot be used in an exclusion projection",
-                    ));
-                }
             }
         }
         root.finish(mode == Mode::Inclusion);
@@ -174,7 +169,9 @@ impl Projection {
             let variables = Variables::new();
             include_document(&self.root, doc, doc, &variables)?
         } else {
-            exclude_document(&self.root, doc)
+            let mut output = exclude_document(&self.root, doc);
+            elem_match_in_place(&self.root, doc, &mut output)?;
+            output
         };
         for op in &self.post {
             match op {
@@ -755,6 +752,25 @@ fn exclude_document(node: &Node, doc: &Document) -> Document {
         }
     }
     output
+}
+
+/// The `$elemMatch` fields of an exclusion projection (top-level fields, as `$elemMatch` allows
+/// no other): the server sets each one on the projected document, where it stays in place with
+/// the first matching element, or goes when no element matches.
+fn elem_match_in_place(root: &Node, doc: &Document, output: &mut Document) -> Result<()> {
+    for (key, entry) in &root.entries {
+        if let Entry::Computed(Computed::ElemMatch { field, filter }) = entry {
+            match elem_match(field, filter, doc)? {
+                Some(value) => {
+                    output.insert(key.clone(), value);
+                }
+                None => {
+                    output.remove(key);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn exclude_value(node: &Node, value: &Bson) -> Bson {
