@@ -1,5 +1,6 @@
-//! Date operators over the proleptic Gregorian calendar in UTC or a fixed offset. Named
-//! Olson time zones other than UTC are not supported (there is no time zone database here).
+//! Date operators over the proleptic Gregorian calendar, in UTC, a fixed offset, or a zone of
+//! the IANA time zone database (`America/New_York`), which is built into the binary so that
+//! every machine answers alike.
 
 use bson::Bson;
 
@@ -49,8 +50,8 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
-fn parts(millis: i64, offset_minutes: i64) -> Parts {
-    let local = millis.saturating_add(offset_minutes.saturating_mul(60_000));
+fn parts(millis: i64, offset_seconds: i64) -> Parts {
+    let local = millis.saturating_add(offset_seconds.saturating_mul(1000));
     let days = local.div_euclid(MILLIS_PER_DAY);
     let in_day = local.rem_euclid(MILLIS_PER_DAY);
     let (year, month, day) = civil_from_days(days);
@@ -133,16 +134,95 @@ const MONTHS: [&str; 12] = [
     "December",
 ];
 
-/// A time zone as a UTC offset in minutes: `UTC`, `GMT`, `Z`, or `+hh:mm`, `+hhmm`, `+hh`.
-fn parse_timezone(op: &str, text: &str) -> Result<i64> {
-    if matches!(text, "UTC" | "GMT" | "Z" | "Etc/UTC" | "Etc/GMT") {
-        return Ok(0);
+/// A `timezone` argument: a fixed offset from UTC (`UTC` and `GMT` are offset zero), or a zone
+/// of the IANA database, whose offset depends on the instant.
+#[derive(Debug, Clone)]
+enum Zone {
+    /// Seconds east of UTC.
+    Fixed(i64),
+    Named(jiff::tz::TimeZone),
+}
+
+/// 400 Gregorian years, after which calendars and the rules of time zones repeat.
+const CYCLE_MILLIS: i64 = 146_097 * MILLIS_PER_DAY;
+
+impl Zone {
+    const UTC: Zone = Zone::Fixed(0);
+
+    /// As MongoDB reads a time zone: `UTC`, `GMT`, an offset (`+hh:mm`, `+hhmm`, `+hh`), or an
+    /// identifier of the time zone database, spelt exactly (`America/New_York`, `Etc/GMT+5`).
+    fn parse(op: &str, text: &str) -> Result<Zone> {
+        if matches!(text, "UTC" | "GMT") {
+            return Ok(Zone::UTC);
+        }
+        if let Some(minutes) = parse_offset(text) {
+            return Ok(Zone::Fixed(minutes * 60));
+        }
+        match jiff::tz::TimeZone::get(text) {
+            // The database answers whatever the case; MongoDB's lookup is exact.
+            Ok(zone) if zone.iana_name() == Some(text) => Ok(Zone::Named(zone)),
+            _ => Err(MqlError::bad_value(format!(
+                "`{op}`: unrecognized time zone identifier `{text}`"
+            ))),
+        }
     }
-    parse_offset(text).ok_or_else(|| {
-        MqlError::bad_value(format!(
-            "`{op}`: unsupported time zone `{text}` (only UTC and fixed offsets like +02:00)"
-        ))
-    })
+
+    /// MongoDB's "UTC zone": no database zone and no offset. Only then does `$dateToString`
+    /// end its default format with `Z`, and may a date string carry its own offset beside a
+    /// `timezone` argument.
+    fn is_utc(&self) -> bool {
+        matches!(self, Zone::Fixed(0))
+    }
+
+    /// The offset from UTC at the instant `millis`, in seconds.
+    fn offset_at(&self, millis: i64) -> i64 {
+        match self {
+            Zone::Fixed(seconds) => *seconds,
+            Zone::Named(zone) => {
+                let timestamp = jiff::Timestamp::from_millisecond(into_range(millis))
+                    .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+                i64::from(zone.to_offset(timestamp).seconds())
+            }
+        }
+    }
+
+    /// The instant whose time in this zone is `local` (milliseconds since 1970-01-01T00:00 on
+    /// the local clock). A time skipped when clocks go forward is read with the offset before
+    /// the change, and a time repeated when they go back is its first occurrence.
+    fn instant_of(&self, local: i64) -> i64 {
+        match self {
+            Zone::Fixed(seconds) => local.saturating_sub(seconds.saturating_mul(1000)),
+            Zone::Named(zone) => {
+                let shifted = into_range(local);
+                let instant = jiff::Timestamp::from_millisecond(shifted)
+                    .map(|clock| clock.to_zoned(jiff::tz::TimeZone::UTC).datetime())
+                    .and_then(|civil| zone.to_ambiguous_timestamp(civil).compatible())
+                    .map(|timestamp| timestamp.as_millisecond());
+                match instant {
+                    Ok(instant) => instant.saturating_add(local.saturating_sub(shifted)),
+                    // Only at the very ends of the database's range; a fixed guess beats none.
+                    Err(_) => local.saturating_sub(self.offset_at(local).saturating_mul(1000)),
+                }
+            }
+        }
+    }
+}
+
+/// `millis` moved by whole 400-year cycles into the years the time zone database covers
+/// (-9999 to 9999), a day short of either end: before them a zone keeps its first offset, after
+/// them the rule of its last, and both repeat with the calendar.
+fn into_range(millis: i64) -> i64 {
+    let low = jiff::Timestamp::MIN.as_millisecond() + MILLIS_PER_DAY;
+    let high = jiff::Timestamp::MAX.as_millisecond() - MILLIS_PER_DAY;
+    if millis < low {
+        let cycles = (low - millis).div_euclid(CYCLE_MILLIS) + 1;
+        millis.saturating_add(cycles.saturating_mul(CYCLE_MILLIS))
+    } else if millis > high {
+        let cycles = (millis - high).div_euclid(CYCLE_MILLIS) + 1;
+        millis.saturating_sub(cycles.saturating_mul(CYCLE_MILLIS))
+    } else {
+        millis
+    }
 }
 
 fn parse_offset(text: &str) -> Option<i64> {
@@ -186,13 +266,15 @@ fn format_operand(op: &str, node: Option<&Node>, cx: &mut Cx) -> Result<Option<O
     }
 }
 
-fn timezone(op: &str, node: Option<&Node>, cx: &mut Cx) -> Result<Option<i64>> {
+/// Reads an optional `timezone` argument (UTC when absent); `Ok(None)` means it evaluated to
+/// null.
+fn timezone(op: &str, node: Option<&Node>, cx: &mut Cx) -> Result<Option<Zone>> {
     let Some(node) = node else {
-        return Ok(Some(0));
+        return Ok(Some(Zone::UTC));
     };
     match node.eval(cx)? {
         value if is_nullish(value.as_ref()) => Ok(None),
-        Some(Bson::String(text)) => parse_timezone(op, &text).map(Some),
+        Some(Bson::String(text)) => Zone::parse(op, &text).map(Some),
         other => Err(MqlError::type_mismatch(format!(
             "`{op}` requires `timezone` to be a string, found {}",
             type_of(other.as_ref())
@@ -316,13 +398,13 @@ impl PartSpec {
 
     pub(crate) fn eval(&self, cx: &mut Cx) -> Result<Option<Bson>> {
         let date = self.date.eval(cx)?;
-        let Some(offset) = timezone(&self.name, self.timezone.as_ref(), cx)? else {
+        let Some(zone) = timezone(&self.name, self.timezone.as_ref(), cx)? else {
             return Ok(Some(Bson::Null));
         };
         let Some(millis) = instant(&self.name, date)? else {
             return Ok(Some(Bson::Null));
         };
-        let value = part_value(self.part, &parts(millis, offset));
+        let value = part_value(self.part, &parts(millis, zone.offset_at(millis)));
         Ok(Some(Bson::Int32(i32::try_from(value).unwrap_or(i32::MAX))))
     }
 }
@@ -360,7 +442,7 @@ impl ToStringSpec {
         let Some(format) = format_operand(op, self.format.as_ref(), cx)? else {
             return Ok(Some(Bson::Null));
         };
-        let Some(offset) = timezone(op, self.timezone.as_ref(), cx)? else {
+        let Some(zone) = timezone(op, self.timezone.as_ref(), cx)? else {
             return Ok(Some(Bson::Null));
         };
         let Some(millis) = instant(op, date)? else {
@@ -369,16 +451,18 @@ impl ToStringSpec {
                 None => Ok(Some(Bson::Null)),
             };
         };
-        let default = if self.timezone.is_some() && offset != 0 {
-            "%Y-%m-%dT%H:%M:%S.%L"
-        } else {
+        let default = if zone.is_utc() {
             "%Y-%m-%dT%H:%M:%S.%LZ"
+        } else {
+            "%Y-%m-%dT%H:%M:%S.%L"
         };
         let format = format.as_deref().unwrap_or(default);
+        let offset = zone.offset_at(millis);
         format_date(format, &parts(millis, offset), offset).map(|s| Some(Bson::String(s)))
     }
 }
 
+/// `offset` is the zone's offset at the date, in seconds.
 fn format_date(format: &str, p: &Parts, offset: i64) -> Result<String> {
     let mut out = String::with_capacity(format.len() + 16);
     let mut chars = format.chars();
@@ -420,9 +504,10 @@ fn format_date(format: &str, p: &Parts, offset: i64) -> Result<String> {
             'G' => four_digit_year(iso_week(p).0)?,
             'z' => {
                 let sign = if offset < 0 { '-' } else { '+' };
-                format!("{sign}{:02}{:02}", offset.abs() / 60, offset.abs() % 60)
+                let minutes = offset.abs() / 60;
+                format!("{sign}{:02}{:02}", minutes / 60, minutes % 60)
             }
-            'Z' => format!("{offset:+}"),
+            'Z' => format!("{:+}", offset / 60),
             '%' => "%".to_owned(),
             other => {
                 return Err(MqlError::bad_value(format!(
@@ -600,14 +685,17 @@ impl FromStringSpec {
             None => parse_iso_parts(&text),
         };
         match parsed {
-            Some((_, Some(_))) if self.timezone.is_some() && zone != 0 => {
+            Some((_, Some(_))) if !zone.is_utc() => {
                 let error = MqlError::bad_value(format!(
                     "`{op}`: the string '{text}' has a time zone and a `timezone` argument was also given"
                 ));
                 self.fail(error, cx)
             }
             Some((local, offset)) => {
-                let millis = local - offset.unwrap_or(zone) * 60_000;
+                let millis = match offset {
+                    Some(minutes) => local - minutes * 60_000,
+                    None => zone.instant_of(local),
+                };
                 Ok(Some(Bson::DateTime(bson::DateTime::from_millis(millis))))
             }
             None => {
