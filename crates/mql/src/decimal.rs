@@ -384,6 +384,66 @@ impl Decimal {
         finish(negative, quotient, exponent, Rounding::HalfEven)
     }
 
+    /// The integer part, if it fits an i64 (truncation toward zero, as MongoDB reads a `$mod`
+    /// dividend); none for NaN and infinities.
+    pub(crate) fn truncated_i64(self) -> Option<i64> {
+        let (negative, coefficient, exponent) = self.parts()?;
+        let magnitude = if coefficient == 0 {
+            0
+        } else if exponent >= 0 {
+            10u128
+                .checked_pow(exponent.unsigned_abs())
+                .and_then(|scale| coefficient.checked_mul(scale))?
+        } else {
+            10u128
+                .checked_pow(exponent.unsigned_abs())
+                .map_or(0, |scale| coefficient / scale)
+        };
+        let magnitude = i128::try_from(magnitude).ok()?;
+        i64::try_from(if negative { -magnitude } else { magnitude }).ok()
+    }
+
+    /// `self` modulo `other`, with the sign of `self`, exactly (decimal128's `fmod`, which
+    /// MongoDB's `$mod` computes): the remainder is below both operands, so it never needs
+    /// more than 34 digits, and it takes the smaller exponent (`10.5 mod 3` is `1.5`). NaN for
+    /// a NaN, an infinite dividend or a zero divisor; an infinite divisor leaves the dividend.
+    pub(crate) fn remainder(self, other: Decimal) -> Decimal {
+        let (Some((negative, dividend, dividend_exponent)), Some((_, divisor, divisor_exponent))) =
+            (self.parts(), other.parts())
+        else {
+            return match (self, other) {
+                (Decimal::Finite { .. }, Decimal::Infinite { .. }) => self,
+                _ => Decimal::NaN,
+            };
+        };
+        if divisor == 0 {
+            return Decimal::NaN;
+        }
+        let coefficient = if dividend_exponent >= divisor_exponent {
+            // dividend × 10^shift mod divisor, four digits at a time: the remainder stays
+            // below the divisor (< 10^34), so 10^4 times it fits a u128.
+            let mut remainder = dividend % divisor;
+            let mut shift = dividend_exponent.abs_diff(divisor_exponent);
+            while shift > 0 && remainder != 0 {
+                let step = shift.min(4);
+                remainder = remainder * 10u128.pow(step) % divisor;
+                shift -= step;
+            }
+            remainder
+        } else {
+            // A divisor scaled past a u128 is above the dividend (< 10^34), the remainder.
+            10u128
+                .checked_pow(dividend_exponent.abs_diff(divisor_exponent))
+                .and_then(|scale| divisor.checked_mul(scale))
+                .map_or(dividend, |scaled| dividend % scaled)
+        };
+        Decimal::Finite {
+            negative,
+            coefficient,
+            exponent: dividend_exponent.min(divisor_exponent),
+        }
+    }
+
     /// Rounds to `places` decimal places (negative: to tens, hundreds, ...) with `rounding`;
     /// a value with no more places than that is returned as it is.
     pub(crate) fn round_to(self, places: i32, rounding: Rounding) -> Decimal {
@@ -897,6 +957,36 @@ mod tests {
                 show(parse(right).add(parse(left))),
                 expected,
                 "{right} + {left}"
+            );
+        }
+    }
+
+    #[test]
+    fn remainders_are_exact_with_the_dividends_sign() {
+        let cases = [
+            ("10.5", "3", "1.5"),
+            ("-7", "2", "-1"),
+            ("7", "-2", "1"),
+            ("7.00", "2", "1.00"),
+            ("10", "3.0", "1.0"),
+            ("-6", "3", "-0"),
+            // Past a double's 16 digits.
+            ("12345678901234567890.5", "10", "0.5"),
+            ("9999999999999999999999999999999999", "97", "85"),
+            // 10^6000 mod 7: 10^6 is 1 mod 7.
+            ("1E+6000", "7", "1"),
+            ("25", "1E+1", "5"),
+            ("1", "1E+40", "1"),
+            ("1", "Infinity", "1"),
+            ("Infinity", "1", "NaN"),
+            ("1", "0", "NaN"),
+            ("NaN", "1", "NaN"),
+        ];
+        for (left, right, expected) in cases {
+            assert_eq!(
+                show(parse(left).remainder(parse(right))),
+                expected,
+                "{left} mod {right}"
             );
         }
     }

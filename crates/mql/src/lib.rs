@@ -7,9 +7,10 @@
 //! operator, never silently ignored.
 //!
 //! Decimal128 values compare exactly (filters, sort, grouping, equality), as MongoDB's do, and
-//! add, subtract, multiply, divide and round as decimal128 arithmetic (34 digits, half to even;
-//! `$add`, `$sum`, `$avg`, `$round`, `$inc`, `$mul`, ...); the transcendental functions
-//! (`$sqrt`, `$exp`, `$ln`, `$log`, `$pow`) and `$mod` compute decimals in double precision.
+//! add, subtract, multiply, divide, take remainders and round as decimal128 arithmetic (34
+//! digits, half to even; `$add`, `$sum`, `$avg`, `$mod`, `$round`, `$inc`, `$mul`, ...); the
+//! transcendental functions (`$sqrt`, `$exp`, `$ln`, `$log`, `$pow`) compute decimals in double
+//! precision.
 
 #![cfg_attr(
     test,

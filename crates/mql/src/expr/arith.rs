@@ -376,7 +376,7 @@ fn binary(op: ArithOp, args: Vec<Option<Bson>>) -> Result<Option<Bson>> {
                 b,
                 |x, y| Some(x.checked_rem(y).unwrap_or(0)),
                 |x, y| x % y,
-                |x, y| decimal_of(x.to_f64() % y.to_f64()),
+                Decimal::remainder,
             )
         }
         ArithOp::Pow => pow(a, b)?,

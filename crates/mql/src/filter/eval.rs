@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 use bson::{Bson, Document};
 
 use super::{BitsOp, CmpOp, Cond, InList, Leaf, Node, Part, Pred, RegexPred, MAX_SAME};
+use crate::decimal::Decimal;
 use crate::error::{MqlError, Result};
 use crate::expr::{truthy, Expr, Variables};
 use crate::value::{compare_values, number, type_number, type_rank, Number};
@@ -102,8 +103,7 @@ impl<'a> View<'a> for &'a Bson {
             Pred::Exists => value.is_some(),
             Pred::Type(bits) => value.is_some_and(|value| bits & type_bit(type_number(value)) != 0),
             Pred::Mod { divisor, remainder } => value
-                .and_then(number)
-                .and_then(integer_value)
+                .and_then(mod_dividend)
                 .is_some_and(|dividend| dividend.wrapping_rem(*divisor) == *remainder),
             Pred::Bits(op, positions) => {
                 value.is_some_and(|value| bits_match(*op, positions, value))
@@ -740,6 +740,16 @@ pub(crate) fn type_bit(code: i32) -> u32 {
 
 /// A number's integer value for `$mod` (doubles truncated; NaN, infinities and values out of
 /// the 64-bit range never match).
+/// A number as `$mod` reads it, a dividend or an operand: truncated toward zero to an int64,
+/// a decimal exactly (through a double, `2.99999999999999999999` would read as 3); none for
+/// NaN, infinities and values past int64.
+pub(crate) fn mod_dividend(value: &Bson) -> Option<i64> {
+    match value {
+        Bson::Decimal128(decimal) => Decimal::from_bytes(decimal.bytes()).truncated_i64(),
+        other => number(other).and_then(integer_value),
+    }
+}
+
 pub(crate) fn integer_value(value: Number) -> Option<i64> {
     match value {
         Number::Int(value) => Some(value),

@@ -476,17 +476,16 @@ fn parse_mod(operand: &Bson) -> Result<Pred> {
 }
 
 fn mod_operand(what: &str, value: &Bson) -> Result<i64> {
-    match number(value) {
-        Some(Number::Int(value)) => Ok(value),
-        Some(Number::Double(value)) => truncate_to_i64(value).ok_or_else(|| {
-            MqlError::bad_value(format!(
-                "malformed `$mod`: {what} value is invalid ({value})"
-            ))
-        }),
-        None => Err(MqlError::bad_value(format!(
+    if number(value).is_none() {
+        return Err(MqlError::bad_value(format!(
             "malformed `$mod`: {what} is not a number"
-        ))),
+        )));
     }
+    super::eval::mod_dividend(value).ok_or_else(|| {
+        MqlError::bad_value(format!(
+            "malformed `$mod`: {what} value is invalid ({value})"
+        ))
+    })
 }
 
 /// A double truncated toward zero, if it is finite and fits an i64.

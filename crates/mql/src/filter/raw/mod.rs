@@ -1028,10 +1028,15 @@ impl<'a> View<'a> for RawValue<'a> {
             Pred::Regex(regex) => regex_matches(regex, value)?,
             Pred::Exists => true,
             Pred::Type(bits) => bits & type_bit(type_number(value.tag)) != 0,
-            Pred::Mod { divisor, remainder } => value
-                .number()
-                .and_then(integer_value)
-                .is_some_and(|dividend| dividend.wrapping_rem(*divisor) == *remainder),
+            Pred::Mod { divisor, remainder } => {
+                let dividend = if value.tag == DECIMAL128 {
+                    let bytes: Option<[u8; 16]> = value.bytes.try_into().ok();
+                    bytes.and_then(|bytes| Decimal::from_bytes(bytes).truncated_i64())
+                } else {
+                    value.number().and_then(integer_value)
+                };
+                dividend.is_some_and(|dividend| dividend.wrapping_rem(*divisor) == *remainder)
+            }
             Pred::Bits(op, positions) => {
                 let source = if value.tag == BINARY {
                     Some(BitSource::Bytes(value.binary()?.1))
