@@ -1,6 +1,6 @@
 //! Engine throughput over ~10k generated documents of ~20 fields: filter matching (on decoded
-//! documents and, `*_raw`, on their BSON bytes), update application, projection, sort and a
-//! small aggregation pipeline.
+//! documents and, `*_raw`, on their BSON bytes), update application, projection, sort, a small
+//! aggregation pipeline, and a date part in UTC, at an offset and in a named time zone.
 //!
 //! `cargo bench -p rampart-mql --bench mql`; each group reports documents per second.
 
@@ -17,7 +17,7 @@ use std::time::Duration;
 use bson::{doc, Bson, Document, RawDocumentBuf};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rampart_mql::{
-    Filter, NoCollections, Pipeline, Projection, SortSpec, Update, UpdateContext, Variables,
+    Expr, Filter, NoCollections, Pipeline, Projection, SortSpec, Update, UpdateContext, Variables,
 };
 
 const DOCUMENTS: usize = 10_000;
@@ -271,9 +271,34 @@ fn pipelines(c: &mut Criterion) {
     group.finish();
 }
 
+/// A date part in UTC, at a fixed offset, and in a zone of the time zone database (whose offset
+/// is looked up for each date).
+fn dates(c: &mut Criterion) {
+    let docs = generate(DOCUMENTS);
+    let mut group = c.benchmark_group("date");
+    group.throughput(Throughput::Elements(docs.len() as u64));
+    let variables = Variables::new();
+    for (name, zone) in [
+        ("hour_utc", "UTC"),
+        ("hour_offset", "+05:30"),
+        ("hour_named_zone", "America/New_York"),
+    ] {
+        let spec = Bson::Document(doc! {"$hour": {"date": "$created", "timezone": zone}});
+        let expr = Expr::compile(&spec).unwrap();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for doc in &docs {
+                    black_box(expr.evaluate(doc, &variables).unwrap());
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = filters, updates, projections, sorts, pipelines
+    targets = filters, updates, projections, sorts, pipelines, dates
 }
 criterion_main!(benches);
