@@ -249,7 +249,6 @@ fn parse_offset(text: &str) -> Option<i64> {
     Some(sign * (hours * 60 + minutes))
 }
 
-/// Reads an optional `timezone` argument; `Ok(None)` means it evaluated to null.
 /// The optional `format` argument: `Ok(None)` when it evaluates to null or missing (the whole
 /// expression is then null), `Ok(Some(None))` when it was not given.
 fn format_operand(op: &str, node: Option<&Node>, cx: &mut Cx) -> Result<Option<Option<String>>> {
@@ -266,19 +265,44 @@ fn format_operand(op: &str, node: Option<&Node>, cx: &mut Cx) -> Result<Option<O
     }
 }
 
-/// Reads an optional `timezone` argument (UTC when absent); `Ok(None)` means it evaluated to
-/// null.
-fn timezone(op: &str, node: Option<&Node>, cx: &mut Cx) -> Result<Option<Zone>> {
-    let Some(node) = node else {
-        return Ok(Some(Zone::UTC));
-    };
-    match node.eval(cx)? {
-        value if is_nullish(value.as_ref()) => Ok(None),
-        Some(Bson::String(text)) => Zone::parse(op, &text).map(Some),
-        other => Err(MqlError::type_mismatch(format!(
-            "`{op}` requires `timezone` to be a string, found {}",
-            type_of(other.as_ref())
-        ))),
+/// A compiled `timezone` argument. A constant that names a zone is looked up once, here,
+/// rather than for every document; anything else (an invalid constant included, so that its
+/// error still comes at evaluation) is read when evaluated.
+#[derive(Debug, Clone)]
+enum ZoneArg {
+    /// Not given: UTC.
+    Absent,
+    Known(Zone),
+    Evaluated(Node),
+}
+
+impl ZoneArg {
+    fn compile(cc: &mut Compiler, op: &str, argument: Option<&Bson>) -> Result<ZoneArg> {
+        Ok(match cc.compile_opt(argument)? {
+            None => ZoneArg::Absent,
+            Some(Node::Const(Bson::String(text))) => match Zone::parse(op, &text) {
+                Ok(zone) => ZoneArg::Known(zone),
+                Err(_) => ZoneArg::Evaluated(Node::Const(Bson::String(text))),
+            },
+            Some(node) => ZoneArg::Evaluated(node),
+        })
+    }
+
+    /// The zone; `Ok(None)` when the argument evaluated to null.
+    fn zone(&self, op: &str, cx: &mut Cx) -> Result<Option<Zone>> {
+        let node = match self {
+            ZoneArg::Absent => return Ok(Some(Zone::UTC)),
+            ZoneArg::Known(zone) => return Ok(Some(zone.clone())),
+            ZoneArg::Evaluated(node) => node,
+        };
+        match node.eval(cx)? {
+            value if is_nullish(value.as_ref()) => Ok(None),
+            Some(Bson::String(text)) => Zone::parse(op, &text).map(Some),
+            other => Err(MqlError::type_mismatch(format!(
+                "`{op}` requires `timezone` to be a string, found {}",
+                type_of(other.as_ref())
+            ))),
+        }
     }
 }
 
@@ -357,7 +381,7 @@ pub(crate) struct PartSpec {
     name: String,
     part: Part,
     date: Node,
-    timezone: Option<Node>,
+    timezone: ZoneArg,
 }
 
 impl PartSpec {
@@ -376,7 +400,7 @@ impl PartSpec {
             let date = required(name, "date", args.first().copied().flatten())?;
             (
                 cc.compile(date)?,
-                cc.compile_opt(args.get(1).copied().flatten())?,
+                ZoneArg::compile(cc, name, args.get(1).copied().flatten())?,
             )
         } else {
             let date = match operand {
@@ -386,7 +410,7 @@ impl PartSpec {
                 }
                 other => other,
             };
-            (cc.compile(date)?, None)
+            (cc.compile(date)?, ZoneArg::Absent)
         };
         Ok(PartSpec {
             name: name.to_owned(),
@@ -398,7 +422,7 @@ impl PartSpec {
 
     pub(crate) fn eval(&self, cx: &mut Cx) -> Result<Option<Bson>> {
         let date = self.date.eval(cx)?;
-        let Some(zone) = timezone(&self.name, self.timezone.as_ref(), cx)? else {
+        let Some(zone) = self.timezone.zone(&self.name, cx)? else {
             return Ok(Some(Bson::Null));
         };
         let Some(millis) = instant(&self.name, date)? else {
@@ -414,7 +438,7 @@ impl PartSpec {
 pub(crate) struct ToStringSpec {
     date: Node,
     format: Option<Node>,
-    timezone: Option<Node>,
+    timezone: ZoneArg,
     on_null: Option<Node>,
 }
 
@@ -431,7 +455,7 @@ impl ToStringSpec {
         Ok(ToStringSpec {
             date,
             format,
-            timezone: cc.compile_opt(args.next().flatten())?,
+            timezone: ZoneArg::compile(cc, op, args.next().flatten())?,
             on_null: cc.compile_opt(args.next().flatten())?,
         })
     }
@@ -442,7 +466,7 @@ impl ToStringSpec {
         let Some(format) = format_operand(op, self.format.as_ref(), cx)? else {
             return Ok(Some(Bson::Null));
         };
-        let Some(zone) = timezone(op, self.timezone.as_ref(), cx)? else {
+        let Some(zone) = self.timezone.zone(op, cx)? else {
             return Ok(Some(Bson::Null));
         };
         let Some(millis) = instant(op, date)? else {
@@ -634,7 +658,7 @@ impl Scanner<'_> {
 pub(crate) struct FromStringSpec {
     date_string: Node,
     format: Option<Node>,
-    timezone: Option<Node>,
+    timezone: ZoneArg,
     on_error: Option<Node>,
     on_null: Option<Node>,
 }
@@ -649,7 +673,7 @@ impl FromStringSpec {
         Ok(FromStringSpec {
             date_string,
             format: cc.compile_opt(args.next().flatten())?,
-            timezone: cc.compile_opt(args.next().flatten())?,
+            timezone: ZoneArg::compile(cc, op, args.next().flatten())?,
             on_error: cc.compile_opt(args.next().flatten())?,
             on_null: cc.compile_opt(args.next().flatten())?,
         })
@@ -661,7 +685,7 @@ impl FromStringSpec {
         let Some(format) = format_operand(op, self.format.as_ref(), cx)? else {
             return Ok(Some(Bson::Null));
         };
-        let Some(zone) = timezone(op, self.timezone.as_ref(), cx)? else {
+        let Some(zone) = self.timezone.zone(op, cx)? else {
             return Ok(Some(Bson::Null));
         };
         let text = match input {
