@@ -15,9 +15,18 @@ use rampart_mql::{
     UpdateOptions, Variables, MAX_DEPTH, MAX_INPUT_DEPTH,
 };
 
+/// `{"<key>": {"<key>": ... leaf}}` as JSON text, `levels` objects deep.
+fn wrapped(key: &str, levels: usize, leaf: &str) -> String {
+    format!(
+        "{}{leaf}{}",
+        format!(r#"{{"{key}": "#).repeat(levels),
+        "}".repeat(levels)
+    )
+}
+
 /// `{"a": {"a": ... leaf}}` as JSON text, `depth` objects deep.
 fn nested(depth: usize, leaf: &str) -> String {
-    format!("{}{leaf}{}", r#"{"a":"#.repeat(depth), "}".repeat(depth))
+    wrapped("a", depth, leaf)
 }
 
 /// MongoDB's nesting test query (`jstests/core/query/big_predicate.js`): `$and` in `$or` in
@@ -104,13 +113,7 @@ fn operators_nest_100_levels_as_in_mongodb() {
         "{error}"
     );
     // `$not` 190 deep: an even number of them is the operator itself.
-    let nots = |levels: usize| {
-        format!(
-            r#"{{"e": {}{{"$gt": 0}}{}}}"#,
-            r#"{"$not": "#.repeat(levels),
-            "}".repeat(levels)
-        )
-    };
+    let nots = |levels: usize| format!(r#"{{"e": {}}}"#, wrapped("$not", levels, r#"{"$gt": 0}"#));
     let filter = parse_document(&nots(190)).unwrap();
     assert_eq!(find_with(&docs, filter).unwrap(), docs.to_vec());
     let filter = parse_document(&nots(189)).unwrap();
@@ -145,14 +148,13 @@ fn deep_values_compare_and_deep_elem_match_runs() {
     assert_eq!(find_with(&docs, stored.clone()).unwrap(), docs.to_vec());
     let deep_in = doc! {"a": {"$in": [deep.get("a").unwrap().clone(), 5]}};
     assert_eq!(find_with(&docs, deep_in).unwrap(), vec![]);
-    // 99 `$elemMatch` levels (about 200 BSON levels) over arrays 99 deep.
+    // 98 value-form `$elemMatch` levels (about 200 of nesting) over arrays 98 deep.
     let arrays = format!(r#"{{"a": {}1{}}}"#, "[".repeat(98), "]".repeat(98));
     let docs = [parse_document(&arrays).unwrap()];
     let elem_match = |levels: usize| {
         format!(
-            r#"{{"a": {}{{"$eq": 1}}{}}}"#,
-            r#"{"$elemMatch": "#.repeat(levels),
-            "}".repeat(levels)
+            r#"{{"a": {}}}"#,
+            wrapped("$elemMatch", levels, r#"{"$eq": 1}"#)
         )
     };
     let filter = parse_document(&elem_match(98)).unwrap();
