@@ -51,17 +51,29 @@ pub enum ExtJsonMode {
     Relaxed,
 }
 
-fn json_error(error: &serde_json::Error, context: &str) -> MqlError {
+/// serde_json's own limit on nesting: enough for any document to store (100 levels, 101 in
+/// an array), not for an input, which may nest 200.
+fn hit_recursion_limit(error: &serde_json::Error) -> bool {
+    error.to_string().starts_with("recursion limit exceeded")
+}
+
+/// A parse error; `limit` is the nesting allowed, named when serde_json stopped on its own.
+fn json_error(error: &serde_json::Error, context: &str, limit: usize) -> MqlError {
+    if hit_recursion_limit(error) {
+        return MqlError::limit(format!(
+            "{context}extended json nests deeper than {limit} levels ({error})"
+        ));
+    }
     MqlError::new(
         ErrorKind::InvalidExtendedJson,
         format!("{context}invalid json: {error}"),
     )
 }
 
-/// JSON nesting the parser will recurse into: the deepest input allowed, plus the two levels a
-/// type wrapper may add without adding a BSON level (`{"$date": {"$numberLong": "0"}}`) and the
-/// array around a list of documents. The limits that users see are checked on the BSON levels
-/// by the reader; this only keeps the recursion bounded before serde_json starts.
+/// JSON nesting the parser will recurse into without serde_json's own limit: the deepest input
+/// allowed, plus the two levels a type wrapper may add without adding a BSON level
+/// (`{"$date": {"$numberLong": "0"}}`) and one to spare. The limits that users see are checked
+/// on the BSON levels by the reader; this only keeps the recursion bounded.
 const JSON_NESTING_GUARD: usize = MAX_INPUT_DEPTH + 3;
 
 /// Refuses `text` if its arrays and objects nest deeper than [`JSON_NESTING_GUARD`], in one
@@ -110,26 +122,22 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     (before.matches('\n').count() + 1, column + 1)
 }
 
-/// A JSON parser without serde_json's own recursion limit (128, below MongoDB's 200), for a
-/// text [`check_nesting`] has bounded.
-fn deserializer(text: &str) -> serde_json::Deserializer<serde_json::de::StrRead<'_>> {
-    let mut json = serde_json::Deserializer::from_str(text);
-    json.disable_recursion_limit();
-    json
-}
-
-/// One JSON value, nested at most as deep as an input may be.
+/// One JSON value, nested at most as deep as an input may be. serde_json parses it with its
+/// own recursion limit (128); only a text deeper than that is scanned by [`check_nesting`] and
+/// parsed again without the limit, so the common case pays for one parse.
 fn read_json(text: &str) -> Result<Value> {
-    check_nesting(text, MAX_INPUT_DEPTH)?;
-    parse_json(text)
-}
-
-/// One JSON value, from a text [`check_nesting`] has bounded.
-fn parse_json(text: &str) -> Result<Value> {
-    let mut json = deserializer(text);
-    let value = Value::deserialize(&mut json).map_err(|error| json_error(&error, ""))?;
-    json.end().map_err(|error| json_error(&error, ""))?;
-    Ok(value)
+    match serde_json::from_str(text) {
+        Err(error) if hit_recursion_limit(&error) => {
+            check_nesting(text, MAX_INPUT_DEPTH)?;
+            let mut json = serde_json::Deserializer::from_str(text);
+            json.disable_recursion_limit();
+            let value = Value::deserialize(&mut json)
+                .and_then(|value| json.end().map(|()| value))
+                .map_err(|error| json_error(&error, "", MAX_INPUT_DEPTH))?;
+            Ok(value)
+        }
+        parsed => parsed.map_err(|error| json_error(&error, "", MAX_INPUT_DEPTH)),
+    }
 }
 
 fn not_an_object(got: &Value, context: &str) -> MqlError {
@@ -164,9 +172,12 @@ pub fn parse_document(text: &str) -> Result<Document> {
 /// whitespace between objects will do; blank lines are ignored). Errors name the document by
 /// its 1-based number and, for the line layout, its starting line.
 pub fn parse_documents(text: &str) -> Result<Vec<Document>> {
-    check_nesting(text, MAX_DEPTH)?;
+    // Documents to store nest at most 100 levels (101 inside the array): serde_json's own
+    // recursion limit holds them, so the text is neither scanned nor parsed twice.
     if text.trim_start().starts_with('[') {
-        let Value::Array(items) = parse_json(text)? else {
+        let Value::Array(items) =
+            serde_json::from_str(text).map_err(|error| json_error(&error, "", MAX_DEPTH))?
+        else {
             return Err(MqlError::new(
                 ErrorKind::InvalidExtendedJson,
                 "expected a json array",
@@ -181,7 +192,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>> {
             })
             .collect();
     }
-    let mut stream = deserializer(text).into_iter::<Value>();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
     let mut docs = Vec::new();
     let mut lines = LineCounter::default();
     loop {
@@ -189,7 +200,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>> {
         let context = format!("document {} (line {line}): ", docs.len() + 1);
         match stream.next() {
             None => return Ok(docs),
-            Some(Err(error)) => return Err(json_error(&error, &context)),
+            Some(Err(error)) => return Err(json_error(&error, &context, MAX_DEPTH)),
             Some(Ok(item)) => docs.push(document_at(item, &context)?),
         }
     }
