@@ -161,6 +161,18 @@ fn bench_find_vs_raw(c: &mut Criterion) {
     group.bench_function("find_raw_sorted", |b| {
         b.iter(|| black_box(store.find_raw(&ns, sorted()).unwrap().count()))
     });
+    // Scans that test every stored document and return nothing, by where the field is: the
+    // last of 20 (every element before it is read), one no document has (all are read) and
+    // the second (read at once). How a scan's cost depends on where its field lies.
+    for (name, filter) in [
+        ("count_late_field", doc! {"f9": -1}),
+        ("count_missing_field", doc! {"absent": "x"}),
+        ("count_early_field", doc! {"owner_id": "nobody"}),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(store.count_documents(&ns, &filter, 0, None).unwrap()))
+        });
+    }
     group.finish();
 }
 
