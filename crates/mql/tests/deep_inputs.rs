@@ -62,6 +62,16 @@ fn find_with(docs: &[Document], filter: Document) -> rampart_mql::Result<Vec<Doc
     )
 }
 
+fn project(docs: &[Document], projection: Document) -> rampart_mql::Result<Vec<Document>> {
+    find(
+        docs,
+        &FindOptions {
+            projection: Some(projection),
+            ..FindOptions::default()
+        },
+    )
+}
+
 #[test]
 fn mongodb_nesting_test_query_runs_at_100_130_and_150() {
     let docs = [doc! {"_id": 1, "e": 1}];
@@ -168,27 +178,13 @@ fn deep_projections_run() {
     let docs = [parse_document(&nested(MAX_DEPTH, r#""x""#)).unwrap()];
     // A projection 199 levels deep, over a document 100 deep.
     let projection = parse_document(&nested(MAX_INPUT_DEPTH - 1, "1")).unwrap();
-    let found = find(
-        &docs,
-        &FindOptions {
-            projection: Some(projection),
-            ..FindOptions::default()
-        },
-    )
-    .unwrap();
+    let found = project(&docs, projection).unwrap();
     // The string at the bottom is not a document the path can go through: it is dropped, and
     // the document holding it stays, empty.
     let expected = parse_document(&nested(MAX_DEPTH - 1, "{}")).unwrap();
     assert_eq!(found, vec![expected]);
     let projection = parse_document(&nested(MAX_DEPTH, "1")).unwrap();
-    let found = find(
-        &docs,
-        &FindOptions {
-            projection: Some(projection),
-            ..FindOptions::default()
-        },
-    )
-    .unwrap();
+    let found = project(&docs, projection).unwrap();
     assert_eq!(found, docs.to_vec());
 }
 
