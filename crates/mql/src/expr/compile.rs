@@ -321,6 +321,25 @@ fn builder(name: &str) -> Option<Builder> {
                 cc, operand,
             )?))
         },
+        "$dateAdd" | "$dateSubtract" => |cc, name, operand| {
+            special(Special::DateAdd(date::AddSpec::compile(cc, name, operand)?))
+        },
+        "$dateDiff" => {
+            |cc, _, operand| special(Special::DateDiff(date::DiffSpec::compile(cc, operand)?))
+        }
+        "$dateTrunc" => {
+            |cc, _, operand| special(Special::DateTrunc(date::TruncSpec::compile(cc, operand)?))
+        }
+        "$dateFromParts" => |cc, _, operand| {
+            special(Special::DateFromParts(date::FromPartsSpec::compile(
+                cc, operand,
+            )?))
+        },
+        "$dateToParts" => |cc, _, operand| {
+            special(Special::DateToParts(date::ToPartsSpec::compile(
+                cc, operand,
+            )?))
+        },
         "$getField" => |cc, _, operand| {
             special(Special::GetField(object::GetFieldSpec::compile(
                 cc, operand,

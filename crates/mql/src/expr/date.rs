@@ -4,6 +4,10 @@
 
 use bson::Bson;
 
+mod math;
+
+pub(crate) use math::{AddSpec, DiffSpec, FromPartsSpec, ToPartsSpec, TruncSpec};
+
 use super::compile::{check_arity, named_args, required, Arity, Compiler};
 use super::{is_nullish, type_of, Cx, Node};
 use crate::error::{MqlError, Result};

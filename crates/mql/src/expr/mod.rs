@@ -214,6 +214,11 @@ pub(crate) enum Special {
     DatePart(date::PartSpec),
     DateToString(date::ToStringSpec),
     DateFromString(date::FromStringSpec),
+    DateAdd(date::AddSpec),
+    DateDiff(date::DiffSpec),
+    DateTrunc(date::TruncSpec),
+    DateFromParts(date::FromPartsSpec),
+    DateToParts(date::ToPartsSpec),
     GetField(object::GetFieldSpec),
     SetField(object::SetFieldSpec),
 }
@@ -314,6 +319,11 @@ impl Special {
             Special::DatePart(spec) => spec.eval(cx),
             Special::DateToString(spec) => spec.eval(cx),
             Special::DateFromString(spec) => spec.eval(cx),
+            Special::DateAdd(spec) => spec.eval(cx),
+            Special::DateDiff(spec) => spec.eval(cx),
+            Special::DateTrunc(spec) => spec.eval(cx),
+            Special::DateFromParts(spec) => spec.eval(cx),
+            Special::DateToParts(spec) => spec.eval(cx),
             Special::GetField(spec) => spec.eval(cx),
             Special::SetField(spec) => spec.eval(cx),
         }
