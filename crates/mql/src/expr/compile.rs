@@ -3,7 +3,7 @@
 
 use bson::{Bson, Document};
 
-use super::{arith, array, convert, date, object, string};
+use super::{arith, array, convert, date, multi, object, string};
 use super::{CmpOp, Let, Node, Op, Special, Switch, Var};
 use crate::error::{MqlError, Result};
 use crate::limits::MAX_DEPTH;
@@ -337,6 +337,15 @@ fn builder(name: &str) -> Option<Builder> {
         },
         "$dateToParts" => |cc, _, operand| {
             special(Special::DateToParts(date::ToPartsSpec::compile(
+                cc, operand,
+            )?))
+        },
+        "$firstN" | "$lastN" | "$minN" | "$maxN" => |cc, name, operand| {
+            let pick = multi::Pick::named(name).unwrap_or(multi::Pick::First);
+            special(Special::PickN(multi::NSpec::compile(cc, pick, operand)?))
+        },
+        "$sortArray" => |cc, _, operand| {
+            special(Special::SortArray(multi::SortArraySpec::compile(
                 cc, operand,
             )?))
         },

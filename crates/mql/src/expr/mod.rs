@@ -8,6 +8,7 @@ mod array;
 mod compile;
 mod convert;
 mod date;
+mod multi;
 mod object;
 mod string;
 
@@ -21,6 +22,7 @@ pub(crate) use arith::{add_numbers, extreme_of, mean, Num};
 pub(crate) use array::ValueSet;
 
 pub(crate) use compile::Compiler;
+pub(crate) use multi::{validate_n, Pick, PickN};
 pub(crate) use object::merge_into;
 
 /// A compiled aggregation expression.
@@ -219,6 +221,8 @@ pub(crate) enum Special {
     DateTrunc(date::TruncSpec),
     DateFromParts(date::FromPartsSpec),
     DateToParts(date::ToPartsSpec),
+    PickN(multi::NSpec),
+    SortArray(multi::SortArraySpec),
     GetField(object::GetFieldSpec),
     SetField(object::SetFieldSpec),
 }
@@ -324,6 +328,8 @@ impl Special {
             Special::DateTrunc(spec) => spec.eval(cx),
             Special::DateFromParts(spec) => spec.eval(cx),
             Special::DateToParts(spec) => spec.eval(cx),
+            Special::PickN(spec) => spec.eval(cx),
+            Special::SortArray(spec) => spec.eval(cx),
             Special::GetField(spec) => spec.eval(cx),
             Special::SetField(spec) => spec.eval(cx),
         }

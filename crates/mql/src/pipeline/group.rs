@@ -9,9 +9,11 @@ use bson::{Bson, Document};
 
 use crate::error::{MqlError, Result};
 use crate::expr::{
-    add_numbers, approximate_size, extreme_of, merge_into, Expr, Num, ValueSet, Variables,
+    add_numbers, approximate_size, extreme_of, merge_into, validate_n, Expr, Num, Pick, PickN,
+    ValueSet, Variables,
 };
 use crate::limits::MAX_DOCUMENT_BYTES;
+use crate::sort::SortSpec;
 
 /// Most distinct groups one `$group` may hold.
 pub const MAX_GROUPS: usize = 1_000_000;
@@ -35,6 +37,13 @@ enum AccOp {
     StdDevPop,
     StdDevSamp,
     MergeObjects,
+    /// `$firstN`, `$lastN`, `$minN`, `$maxN`.
+    PickN(Pick),
+    /// `$top`, `$topN`, `$bottom`, `$bottomN`; `single` for the forms without `n`.
+    TopBottom {
+        bottom: bool,
+        single: bool,
+    },
 }
 
 fn accumulator(name: &str) -> Option<AccOp> {
@@ -51,7 +60,23 @@ fn accumulator(name: &str) -> Option<AccOp> {
         "$stdDevPop" => AccOp::StdDevPop,
         "$stdDevSamp" => AccOp::StdDevSamp,
         "$mergeObjects" => AccOp::MergeObjects,
-        _ => return None,
+        "$top" => AccOp::TopBottom {
+            bottom: false,
+            single: true,
+        },
+        "$topN" => AccOp::TopBottom {
+            bottom: false,
+            single: false,
+        },
+        "$bottom" => AccOp::TopBottom {
+            bottom: true,
+            single: true,
+        },
+        "$bottomN" => AccOp::TopBottom {
+            bottom: true,
+            single: false,
+        },
+        other => AccOp::PickN(Pick::named(other)?),
     })
 }
 
@@ -59,7 +84,60 @@ fn accumulator(name: &str) -> Option<AccOp> {
 struct Accumulator {
     field: String,
     op: AccOp,
+    name: String,
+    /// The value accumulated (`output` of `$top` and the others).
     expr: Expr,
+    /// `n` of the accumulators that keep several values, evaluated once per group against
+    /// `{_id: <group key>}`, as in MongoDB.
+    n: Option<Expr>,
+    /// `sortBy` of `$top` and the others.
+    sort: Option<TopSort>,
+}
+
+/// The order of `$top`, `$topN`, `$bottom` and `$bottomN`: each sort field's value is read as
+/// an expression (`"$field"`) into a key document `{k0: ..., k1: ...}`, which a sort spec over
+/// those keys compares (arrays by their smallest element ascending, largest descending).
+#[derive(Debug, Clone)]
+struct TopSort {
+    spec: SortSpec,
+    fields: Vec<Expr>,
+}
+
+impl TopSort {
+    fn compile(name: &str, sort_by: &Bson) -> Result<TopSort> {
+        let Bson::Document(sort_by) = sort_by else {
+            return Err(MqlError::parse(format!(
+                "`{name}` requires `sortBy` to be a sort document"
+            )));
+        };
+        if sort_by.is_empty() {
+            return Err(MqlError::parse(format!(
+                "`{name}` requires a non-empty `sortBy`"
+            )));
+        }
+        // Checks the directions and field names as a sort does.
+        SortSpec::compile(sort_by)?;
+        let mut keys = Document::new();
+        let mut fields = Vec::with_capacity(sort_by.len());
+        for (index, (field, direction)) in sort_by.iter().enumerate() {
+            keys.insert(format!("k{index}"), direction.clone());
+            fields.push(Expr::compile(&Bson::String(format!("${field}")))?);
+        }
+        Ok(TopSort {
+            spec: SortSpec::compile(&keys)?,
+            fields,
+        })
+    }
+
+    fn key(&self, doc: &Document, vars: &Variables) -> Result<Document> {
+        let mut key = Document::new();
+        for (index, field) in self.fields.iter().enumerate() {
+            if let Some(value) = field.evaluate(doc, vars)? {
+                key.insert(format!("k{index}"), value);
+            }
+        }
+        Ok(key)
+    }
 }
 
 /// A compiled `$group`.
@@ -67,6 +145,8 @@ struct Accumulator {
 pub(crate) struct Group {
     id: Expr,
     accumulators: Vec<Accumulator>,
+    /// Whether an accumulator's `n` reads the group key.
+    needs_key: bool,
 }
 
 /// Running state of one accumulator in one group.
@@ -83,6 +163,16 @@ enum State {
     /// sample (rather than population) deviation.
     StdDev(bool, u64, f64, f64),
     Merge(Document),
+    PickN(PickN),
+    /// Up to `n` (sort key, output) pairs in ascending key order (later arrivals after equal
+    /// keys), and the bytes they take.
+    TopBottom {
+        n: usize,
+        bottom: bool,
+        single: bool,
+        items: Vec<(Document, Bson)>,
+        bytes: usize,
+    },
 }
 
 impl Group {
@@ -99,6 +189,7 @@ impl Group {
         }
         Ok(Group {
             id: Expr::compile(id)?,
+            needs_key: accumulators.iter().any(|acc| acc.n.is_some()),
             accumulators,
         })
     }
@@ -120,8 +211,12 @@ impl Group {
             accumulators: vec![Accumulator {
                 field: "count".to_owned(),
                 op: AccOp::Sum,
+                name: "$sum".to_owned(),
                 expr: Expr::compile(&Bson::Int32(1))?,
+                n: None,
+                sort: None,
             }],
+            needs_key: false,
         })
     }
 
@@ -132,6 +227,7 @@ impl Group {
         for doc in input {
             let key = self.id.evaluate(&doc, vars)?.unwrap_or(Bson::Null);
             let key_bytes = approximate_size(&key, MAX_ACCUMULATED_BYTES);
+            let group_key = self.needs_key.then(|| key.clone());
             let (position, is_new) = keys.insert(key);
             if is_new {
                 stage_bytes += key_bytes;
@@ -140,11 +236,12 @@ impl Group {
                         "`$group` has more than {MAX_GROUPS} groups"
                     )));
                 }
+                let group_key = group_key.unwrap_or(Bson::Null);
                 states.push(
                     self.accumulators
                         .iter()
-                        .map(|acc| initial(acc.op))
-                        .collect(),
+                        .map(|acc| initial(acc, &group_key, vars))
+                        .collect::<Result<_>>()?,
                 );
             }
             let Some(group) = states.get_mut(position) else {
@@ -152,7 +249,11 @@ impl Group {
             };
             for (acc, state) in self.accumulators.iter().zip(group.iter_mut()) {
                 let value = acc.expr.evaluate(&doc, vars)?;
-                stage_bytes += update(state, value)?;
+                let sort = match &acc.sort {
+                    Some(sort) => Some((&sort.spec, sort.key(&doc, vars)?)),
+                    None => None,
+                };
+                stage_bytes += update(state, value, sort)?;
                 if stage_bytes > MAX_GROUP_STAGE_BYTES {
                     return Err(MqlError::limit(format!(
                         "`$group` kept more than {MAX_GROUP_STAGE_BYTES} bytes of values"
@@ -201,6 +302,9 @@ fn compile_accumulator(field: &str, value: &Bson) -> Result<Accumulator> {
     };
     let op =
         accumulator(name).ok_or_else(|| MqlError::unknown_operator(name, "group accumulator"))?;
+    if let AccOp::PickN(_) | AccOp::TopBottom { .. } = op {
+        return compile_several(field, name, op, argument);
+    }
     if let Bson::Array(_) = argument {
         return Err(MqlError::parse(format!(
             "the `{name}` accumulator is a unary operator and takes no array argument"
@@ -219,11 +323,81 @@ fn compile_accumulator(field: &str, value: &Bson) -> Result<Accumulator> {
     Ok(Accumulator {
         field: field.to_owned(),
         op,
+        name: name.to_owned(),
         expr,
+        n: None,
+        sort: None,
     })
 }
 
-fn initial(op: AccOp) -> State {
+/// An accumulator that keeps several values: `{n, input}` for `$firstN` and the others,
+/// `{n, sortBy, output}` for `$topN` and `$bottomN`, `{sortBy, output}` for `$top` and
+/// `$bottom`.
+fn compile_several(field: &str, name: &str, op: AccOp, argument: &Bson) -> Result<Accumulator> {
+    let Bson::Document(spec) = argument else {
+        return Err(MqlError::parse(format!(
+            "the `{name}` accumulator requires an object argument"
+        )));
+    };
+    let (takes_n, value_name, takes_sort) = match op {
+        AccOp::TopBottom { single, .. } => (!single, "output", true),
+        _ => (true, "input", false),
+    };
+    let mut n = None;
+    let mut value = None;
+    let mut sort = None;
+    for (key, argument) in spec {
+        match key.as_str() {
+            "n" if takes_n => n = Some(Expr::compile(argument)?),
+            "sortBy" if takes_sort => sort = Some(TopSort::compile(name, argument)?),
+            other if other == value_name => value = Some(Expr::compile(argument)?),
+            other => {
+                return Err(MqlError::parse(format!(
+                    "the `{name}` accumulator found an unknown argument `{other}`"
+                )))
+            }
+        }
+    }
+    let missing =
+        |what: &str| MqlError::parse(format!("the `{name}` accumulator is missing `{what}`"));
+    if takes_n && n.is_none() {
+        return Err(missing("n"));
+    }
+    if takes_sort && sort.is_none() {
+        return Err(missing("sortBy"));
+    }
+    Ok(Accumulator {
+        field: field.to_owned(),
+        op,
+        name: name.to_owned(),
+        expr: value.ok_or_else(|| missing(value_name))?,
+        n,
+        sort,
+    })
+}
+
+fn initial(acc: &Accumulator, group_key: &Bson, vars: &Variables) -> Result<State> {
+    let n = match &acc.n {
+        Some(n) => {
+            let scope = bson::doc! { "_id": group_key.clone() };
+            validate_n(&acc.name, n.evaluate(&scope, vars)?.as_ref())?
+        }
+        None => 1,
+    };
+    Ok(match acc.op {
+        AccOp::PickN(pick) => State::PickN(PickN::new(pick, n)),
+        AccOp::TopBottom { bottom, single } => State::TopBottom {
+            n,
+            bottom,
+            single,
+            items: Vec::new(),
+            bytes: 0,
+        },
+        op => initial_simple(op),
+    })
+}
+
+fn initial_simple(op: AccOp) -> State {
     match op {
         AccOp::Sum => State::Sum(Num::I32(0)),
         AccOp::Count => State::Count(Num::I32(0)),
@@ -237,12 +411,38 @@ fn initial(op: AccOp) -> State {
         AccOp::StdDevPop => State::StdDev(false, 0, 0.0, 0.0),
         AccOp::StdDevSamp => State::StdDev(true, 0, 0.0, 0.0),
         AccOp::MergeObjects => State::Merge(Document::new()),
+        AccOp::PickN(pick) => State::PickN(PickN::new(pick, 1)),
+        AccOp::TopBottom { bottom, single } => State::TopBottom {
+            n: 1,
+            bottom,
+            single,
+            items: Vec::new(),
+            bytes: 0,
+        },
     }
 }
 
-/// Folds one value into a state; returns the bytes newly kept.
-fn update(state: &mut State, value: Option<Bson>) -> Result<usize> {
+/// Folds one value into a state (with its sort key, for `$top` and the others); returns the
+/// bytes newly kept.
+fn update(
+    state: &mut State,
+    value: Option<Bson>,
+    sort: Option<(&SortSpec, Document)>,
+) -> Result<usize> {
     match state {
+        State::PickN(picked) => return picked.offer(value),
+        State::TopBottom {
+            n,
+            bottom,
+            items,
+            bytes,
+            ..
+        } => {
+            let Some((spec, key)) = sort else {
+                return Ok(0);
+            };
+            return keep_top(spec, *n, *bottom, items, bytes, key, value);
+        }
         State::Sum(total) | State::Count(total) => {
             if let Some(number) = value.as_ref().and_then(Num::of) {
                 *total = add_numbers(*total, number);
@@ -332,5 +532,66 @@ fn finish(state: State) -> Bson {
             }
         }
         State::Merge(doc) => Bson::Document(doc),
+        State::PickN(picked) => Bson::Array(picked.finish()),
+        State::TopBottom { single, items, .. } => {
+            let mut outputs = items.into_iter().map(|(_, output)| output);
+            if single {
+                outputs.next().unwrap_or(Bson::Null)
+            } else {
+                Bson::Array(outputs.collect())
+            }
+        }
     }
+}
+
+/// Offers (key, output) to the `n` kept by `$topN` (the first `n` in sort order) or
+/// `$bottomN` (the last `n`). Only a strictly better key displaces a kept one: among equal
+/// keys the first seen stays, as in MongoDB. A missing output is kept as null.
+fn keep_top(
+    spec: &SortSpec,
+    n: usize,
+    bottom: bool,
+    items: &mut Vec<(Document, Bson)>,
+    bytes: &mut usize,
+    key: Document,
+    output: Option<Bson>,
+) -> Result<usize> {
+    if items.len() >= n {
+        let displaced = if bottom {
+            match items.first() {
+                Some((least, _)) if spec.compare(&key, least) == Ordering::Greater => {
+                    Some(items.remove(0))
+                }
+                _ => return Ok(0),
+            }
+        } else {
+            match items.last() {
+                Some((greatest, _)) if spec.compare(greatest, &key) == Ordering::Greater => {
+                    items.pop()
+                }
+                _ => return Ok(0),
+            }
+        };
+        if let Some((old_key, old_output)) = displaced {
+            let size = approximate_size(&Bson::Document(old_key), MAX_ACCUMULATED_BYTES)
+                + approximate_size(&old_output, MAX_ACCUMULATED_BYTES);
+            *bytes = bytes.saturating_sub(size);
+        }
+    }
+    let output = output.unwrap_or(Bson::Null);
+    let size = approximate_size(&output, MAX_ACCUMULATED_BYTES)
+        + key
+            .iter()
+            .map(|(_, value)| approximate_size(value, MAX_ACCUMULATED_BYTES))
+            .sum::<usize>();
+    *bytes += size;
+    let name = if bottom {
+        "$bottom/$bottomN"
+    } else {
+        "$top/$topN"
+    };
+    check_accumulated(name, *bytes)?;
+    let at = items.partition_point(|(kept, _)| spec.compare(kept, &key) != Ordering::Greater);
+    items.insert(at, (key, output));
+    Ok(size)
 }
