@@ -279,17 +279,55 @@ fn to_string(value: Bson) -> Result<Bson> {
     Ok(Bson::String(text))
 }
 
-/// A double as MongoDB prints it in string conversions: integral values without a fraction.
+/// A double as MongoDB's `$toString` prints it (`fmt::format("{}")` in its
+/// `performFormatDouble`): the shortest digits that read back as the same double, in plain
+/// notation while the decimal exponent is from -4 to 15 (`0.0001`, `1000000`, `2.5`), else in
+/// exponent notation with a sign and at least two exponent digits (`1e-05`, `1e+16`,
+/// `1.2345e+20`); `-0` for negative zero, `NaN`, `Infinity` and `-Infinity`. (MongoDB 7.0
+/// and earlier printed six significant digits, `%g`; 8.x prints them all, as here.)
 pub(crate) fn double_to_string(value: f64) -> String {
     if value.is_nan() {
-        "NaN".to_owned()
-    } else if value.is_infinite() {
-        if value > 0.0 { "Infinity" } else { "-Infinity" }.to_owned()
-    } else if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{}", value as i64)
-    } else {
-        format!("{value}")
+        return "NaN".to_owned();
     }
+    if value.is_infinite() {
+        return if value > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
+    }
+    if value == 0.0 {
+        return if value.is_sign_negative() { "-0" } else { "0" }.to_owned();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: `-1.2345e20`, `5e-7`.
+    let scientific = format!("{value:e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if !(-4..16).contains(&exponent) {
+        let (first, rest) = digits.split_at(1.min(digits.len()));
+        let fraction = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        let exponent_sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{sign}{first}{fraction}e{exponent_sign}{:02}", exponent.abs());
+    }
+    let point = exponent + 1; // digits before the decimal point
+    let text = if point <= 0 {
+        let zeros = "0".repeat(usize::try_from(-point).unwrap_or(0));
+        format!("0.{zeros}{digits}")
+    } else {
+        let point = usize::try_from(point).unwrap_or(0);
+        if digits.len() <= point {
+            format!("{digits}{}", "0".repeat(point - digits.len()))
+        } else {
+            let (whole, fraction) = digits.split_at(point);
+            format!("{whole}.{fraction}")
+        }
+    };
+    format!("{sign}{text}")
 }
 
 /// `$convert`.
