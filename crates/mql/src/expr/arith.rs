@@ -518,8 +518,16 @@ fn round(op: ArithOp, args: Vec<Option<Bson>>) -> Result<Option<Bson>> {
     };
     let result = match n {
         Num::I32(_) | Num::I64(_) if place >= 0 => n,
-        Num::I32(v) => Num::I32(round_int(i64::from(v), place, op) as i32),
-        Num::I64(v) => Num::I64(round_int(v, place, op)),
+        // An int that no longer fits becomes a long (2147483647 to -1 places is 2147483650);
+        // a long that no longer fits is an error (MongoDB's 51080).
+        Num::I32(v) => {
+            let rounded = round_int(i64::from(v), place, op);
+            match i32::try_from(rounded) {
+                Ok(fits) => Num::I32(fits),
+                Err(_) => Num::I64(long_result(name, rounded)?),
+            }
+        }
+        Num::I64(v) => Num::I64(long_result(name, round_int(v, place, op))?),
         Num::Dec(v) => Num::Dec(v.round_to(
             place,
             if op == ArithOp::Round {
@@ -536,18 +544,17 @@ fn round(op: ArithOp, args: Vec<Option<Bson>>) -> Result<Option<Bson>> {
     Ok(Some(result.into_bson()))
 }
 
-/// Rounds (half to even) or truncates an integer to a negative decimal place.
-fn round_int(value: i64, place: i32, op: ArithOp) -> i64 {
-    let Some(scale) = 10i64.checked_pow(place.unsigned_abs()) else {
-        return 0;
-    };
+/// Rounds (half to even) or truncates an integer to a negative decimal place (at most 20).
+fn round_int(value: i64, place: i32, op: ArithOp) -> i128 {
+    let value = i128::from(value);
+    let scale = 10i128.pow(place.unsigned_abs().min(20));
     let quotient = value / scale;
     let remainder = value % scale;
     if op == ArithOp::Trunc {
-        return quotient.saturating_mul(scale);
+        return quotient * scale;
     }
-    let twice = remainder.unsigned_abs().saturating_mul(2);
-    let up = match twice.cmp(&scale.unsigned_abs()) {
+    let twice = remainder.abs() * 2;
+    let up = match twice.cmp(&scale) {
         Ordering::Greater => true,
         Ordering::Equal => quotient % 2 != 0,
         Ordering::Less => false,
@@ -557,7 +564,15 @@ fn round_int(value: i64, place: i32, op: ArithOp) -> i64 {
     } else {
         quotient
     };
-    adjusted.saturating_mul(scale)
+    adjusted * scale
+}
+
+fn long_result(name: &str, rounded: i128) -> Result<i64> {
+    i64::try_from(rounded).map_err(|_| {
+        eval_error(format!(
+            "`{name}`: the result {rounded} does not fit in a long"
+        ))
+    })
 }
 
 /// `$sum`, `$avg`, `$min` and `$max` as expressions: one array argument stands for its

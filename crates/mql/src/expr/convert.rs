@@ -312,7 +312,10 @@ pub(crate) fn double_to_string(value: f64) -> String {
             format!(".{rest}")
         };
         let exponent_sign = if exponent < 0 { '-' } else { '+' };
-        return format!("{sign}{first}{fraction}e{exponent_sign}{:02}", exponent.abs());
+        return format!(
+            "{sign}{first}{fraction}e{exponent_sign}{:02}",
+            exponent.abs()
+        );
     }
     let point = exponent + 1; // digits before the decimal point
     let text = if point <= 0 {
