@@ -250,6 +250,17 @@ fn parse_element(
     value: &Bson,
 ) -> Result<()> {
     let positional = find_positional(key);
+    if let Some((_, end)) = positional {
+        let rest = key.get(end..).unwrap_or("");
+        if !rest.is_empty() && !rest.split('.').any(|part| part == "$") {
+            // MongoDB 4.4 and later (SERVER-43334); earlier versions ignored the rest.
+            return Err(MqlError::bad_value(format!(
+                "positional projection `{key}`: the positional operator `$` may only end a \
+                 path (use `{}`)",
+                key.get(..end - 1).unwrap_or(key)
+            )));
+        }
+    }
     let is_top_level_id = parent.is_empty() && key == "_id";
     match value {
         Bson::Document(sub) => {
