@@ -309,22 +309,42 @@ impl Lookup {
     }
 }
 
-/// The values a `localField` offers for matching: an array stands for its elements, and a
-/// missing field for `null`.
+/// The values a `localField` offers for matching, as MongoDB's `visitAllValuesAtPath` finds
+/// them: arrays met on the way are walked through their documents, and an array at the end
+/// stands for its elements, one level deep (`k: [[1, 2]]` offers `[1, 2]`, not 1 and 2). A
+/// missing field offers `null`.
 fn local_values(doc: &Document, path: &[String]) -> Vec<Bson> {
-    match crate::expr::walk_document(doc, path) {
-        None => vec![Bson::Null],
-        Some(Bson::Array(items)) => {
-            let mut out = Vec::with_capacity(items.len());
+    if crate::expr::walk_document(doc, path).is_none() {
+        return vec![Bson::Null];
+    }
+    let mut out = Vec::new();
+    visit_local(doc, path, &mut out);
+    out
+}
+
+fn visit_local(doc: &Document, path: &[String], out: &mut Vec<Bson>) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    let Some(value) = doc.get(first) else {
+        return;
+    };
+    visit_local_value(value, rest, out);
+}
+
+fn visit_local_value(value: &Bson, rest: &[String], out: &mut Vec<Bson>) {
+    match value {
+        Bson::Array(items) if rest.is_empty() => out.extend(items.iter().cloned()),
+        _ if rest.is_empty() => out.push(value.clone()),
+        Bson::Document(inner) => visit_local(inner, rest, out),
+        Bson::Array(items) => {
             for item in items {
-                match item {
-                    Bson::Array(inner) => out.extend(inner),
-                    other => out.push(other),
+                if let Bson::Document(inner) = item {
+                    visit_local(inner, rest, out);
                 }
             }
-            out
         }
-        Some(value) => vec![value],
+        _ => {}
     }
 }
 
