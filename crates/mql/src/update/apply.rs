@@ -79,6 +79,16 @@ impl OperatorUpdate {
         if self.positional && context.matched_position.is_none() {
             return Err(positional_missing());
         }
+        if let (Some(dotted), false) = (&self.dollar_top, is_insert) {
+            let name = dotted.split('.').next().unwrap_or(dotted);
+            return Err(MqlError::new(
+                ErrorKind::InvalidFieldName,
+                format!(
+                    "the dollar ($) prefixed field `{name}` in `{dotted}` is not valid for \
+                     storage (only an upsert that inserts may create one)"
+                ),
+            ));
+        }
         let id = doc.get("_id").cloned();
         let mut walker = Walker {
             filters: &self.array_filters,

@@ -75,6 +75,10 @@ pub(crate) struct OperatorUpdate {
     /// paths can only be found then.
     pub(super) dynamic: bool,
     pub(super) positional: bool,
+    /// A path that writes a top-level field whose name starts with `$` (`$set: {"$hotel": 1}`):
+    /// MongoDB stores one only in the document an upsert inserts; updating an existing
+    /// document with it is an error. (Such names deeper down, `address.$street`, are fine.)
+    pub(super) dollar_top: Option<String>,
 }
 
 const OPERATORS: &[&str] = &[
@@ -124,9 +128,20 @@ impl OperatorUpdate {
         }
         modifiers.sort_by(|a, b| compare_paths(&a.path.names, &b.path.names));
         check_conflicts(&modifiers)?;
+        let dollar_top = modifiers
+            .iter()
+            .filter(|m| m.operator != "$unset")
+            .find(|m| {
+                m.path
+                    .names
+                    .first()
+                    .is_some_and(|name| name.starts_with('$'))
+            })
+            .map(|m| m.path.dotted.clone());
         Ok(OperatorUpdate {
             dynamic: modifiers.iter().any(|m| m.path.is_dynamic()),
             positional: modifiers.iter().any(|m| m.path.has_positional()),
+            dollar_top,
             modifiers,
             array_filters: filters,
         })
@@ -290,10 +305,17 @@ fn parse_part(
             )),
         };
     }
-    Err(MqlError::new(
-        ErrorKind::InvalidFieldName,
-        format!("the dollar ($) prefixed field `{name}` in `{dotted}` is not valid for storage"),
-    ))
+    if name.starts_with("$[") {
+        return Err(MqlError::new(
+            ErrorKind::BadValue,
+            format!(
+                "`{name}` in `{dotted}` is not a valid array filter position (`$[<identifier>]`)"
+            ),
+        ));
+    }
+    // A field whose name starts with `$` (MongoDB 5.0 and later store them; see `dollar_top`
+    // for the one place an update may not write one).
+    Ok(Part::Field(name.to_owned()))
 }
 
 /// Field names compare as MongoDB 5.0+ orders update children: numeric names numerically,
