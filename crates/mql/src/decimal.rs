@@ -481,6 +481,34 @@ impl Decimal {
         )
     }
 
+    /// The value with trailing zeros added down to `places` decimal places, as decimal128's
+    /// quantize writes the result of `$round` and `$trunc` (`1.5` to 3 places is `1.500`), but
+    /// never beyond the 34 digits a decimal128 holds (`1.298` to 100 places keeps 34 digits).
+    /// A value already at or below that place is unchanged.
+    pub(crate) fn pad_to(self, places: i32) -> Decimal {
+        let Decimal::Finite {
+            negative,
+            coefficient,
+            exponent,
+        } = self
+        else {
+            return self;
+        };
+        let room =
+            DIGITS.saturating_sub(u32::try_from(digits_of(coefficient).len()).unwrap_or(DIGITS));
+        let room = i32::try_from(room).unwrap_or(0);
+        let target = exponent.saturating_sub(room).max(places.saturating_neg());
+        if target >= exponent {
+            return self;
+        }
+        let scale = 10u128.pow(exponent.abs_diff(target));
+        Decimal::Finite {
+            negative,
+            coefficient: coefficient.saturating_mul(scale),
+            exponent: target,
+        }
+    }
+
     /// The sign, coefficient and exponent of a finite value.
     fn parts(self) -> Option<(bool, u128, i32)> {
         match self {

@@ -528,14 +528,17 @@ fn round(op: ArithOp, args: Vec<Option<Bson>>) -> Result<Option<Bson>> {
             }
         }
         Num::I64(v) => Num::I64(long_result(name, round_int(v, place, op))?),
-        Num::Dec(v) => Num::Dec(v.round_to(
-            place,
-            if op == ArithOp::Round {
-                Rounding::HalfEven
-            } else {
-                Rounding::Down
-            },
-        )),
+        Num::Dec(v) => Num::Dec(
+            v.round_to(
+                place,
+                if op == ArithOp::Round {
+                    Rounding::HalfEven
+                } else {
+                    Rounding::Down
+                },
+            )
+            .pad_to(place),
+        ),
         other => {
             let scale = 10f64.powi(place);
             other.float_like(rounding(other.f() * scale) / scale)
