@@ -274,6 +274,112 @@ impl Group {
     }
 }
 
+/// `$bucket`: MongoDB rewrites it into a `$group` whose `_id` is a `$switch` over the
+/// boundaries (`[b0, b1)` is bucket `b0`; the `default` bucket takes the rest), followed by a
+/// sort on `_id`; so does this.
+pub(crate) fn bucket(spec: &Document) -> Result<Group> {
+    let op = "$bucket";
+    let mut group_by = None;
+    let mut boundaries = None;
+    let mut default = None;
+    let mut output = None;
+    for (key, value) in spec {
+        match key.as_str() {
+            "groupBy" => group_by = Some(value),
+            "boundaries" => boundaries = Some(value),
+            "default" => default = Some(value),
+            "output" => output = Some(value),
+            other => {
+                return Err(MqlError::parse(format!(
+                    "`{op}` found an unknown argument `{other}`"
+                )))
+            }
+        }
+    }
+    let group_by = match group_by {
+        Some(Bson::String(path)) if path.starts_with('$') => Bson::String(path.clone()),
+        Some(Bson::Document(expr)) => Bson::Document(expr.clone()),
+        Some(_) => {
+            return Err(MqlError::parse(format!(
+                "`{op}` requires `groupBy` to be a `$`-prefixed path or an expression object"
+            )))
+        }
+        None => return Err(MqlError::parse(format!("`{op}` requires `groupBy`"))),
+    };
+    let boundaries = match boundaries {
+        Some(Bson::Array(items)) if items.len() >= 2 => items,
+        _ => {
+            return Err(MqlError::parse(format!(
+                "`{op}` requires `boundaries` to be an array of at least two values"
+            )))
+        }
+    };
+    let bracket = |value: &Bson| crate::value::type_rank(value);
+    let first = boundaries.first().map(bracket);
+    if boundaries.iter().any(|b| Some(bracket(b)) != first) {
+        return Err(MqlError::bad_value(format!(
+            "`{op}`: all values in `boundaries` must be of the same type"
+        )));
+    }
+    for pair in boundaries.windows(2) {
+        if let [low, high] = pair {
+            if crate::value::compare_values(low, high) != Ordering::Less {
+                return Err(MqlError::bad_value(format!(
+                    "`{op}`: the values in `boundaries` must be sorted in ascending order, \
+                     found {low} before {high}"
+                )));
+            }
+        }
+    }
+    if let (Some(default), Some(low), Some(high)) = (default, boundaries.first(), boundaries.last())
+    {
+        let inside = Some(bracket(default)) == first
+            && crate::value::compare_values(default, low) != Ordering::Less
+            && crate::value::compare_values(default, high) == Ordering::Less;
+        if inside {
+            return Err(MqlError::bad_value(format!(
+                "`{op}`: `default` must be less than the lowest boundary or greater than or \
+                 equal to the highest boundary"
+            )));
+        }
+    }
+    let literal = |value: &Bson| Bson::Document(bson::doc! { "$literal": value.clone() });
+    let branches: Vec<Bson> = boundaries
+        .windows(2)
+        .filter_map(|pair| match pair {
+            [low, high] => Some(Bson::Document(bson::doc! {
+                "case": { "$and": [
+                    { "$gte": [group_by.clone(), literal(low)] },
+                    { "$lt": [group_by.clone(), literal(high)] },
+                ] },
+                "then": literal(low),
+            })),
+            _ => None,
+        })
+        .collect();
+    let mut switch = bson::doc! { "branches": branches };
+    if let Some(default) = default {
+        switch.insert("default", literal(default));
+    }
+    let mut group = bson::doc! { "_id": { "$switch": switch } };
+    match output {
+        None => {
+            group.insert("count", bson::doc! { "$sum": 1 });
+        }
+        Some(Bson::Document(fields)) => {
+            for (field, accumulator) in fields {
+                group.insert(field.clone(), accumulator.clone());
+            }
+        }
+        Some(_) => {
+            return Err(MqlError::parse(format!(
+                "`{op}` requires `output` to be an object"
+            )))
+        }
+    }
+    Group::compile(&group)
+}
+
 /// Orders `$sortByCount` output by count, highest first, keeping first-appearance order
 /// among equal counts.
 pub(crate) fn sort_by_count(docs: &mut [Document]) {

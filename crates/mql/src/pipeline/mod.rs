@@ -17,7 +17,7 @@ pub use group::{MAX_ACCUMULATED_BYTES, MAX_GROUPS, MAX_GROUP_STAGE_BYTES};
 /// Deepest nesting of sub-pipelines (`$lookup`, `$facet`), as in MongoDB.
 pub const MAX_PIPELINE_DEPTH: usize = 20;
 
-/// Where `$lookup` reads its foreign collection from.
+/// Where `$lookup` and `$unionWith` read other collections from.
 pub trait CollectionSource {
     /// All documents of `collection` in the current database.
     fn documents(&self, collection: &str) -> Result<Vec<Document>>;
@@ -30,7 +30,7 @@ pub struct NoCollections;
 impl CollectionSource for NoCollections {
     fn documents(&self, collection: &str) -> Result<Vec<Document>> {
         Err(MqlError::bad_value(format!(
-            "`$lookup` cannot read collection `{collection}` here"
+            "cannot read collection `{collection}` here (`$lookup` and `$unionWith` need a database)"
         )))
     }
 }
@@ -51,6 +51,10 @@ enum Stage {
     Count(String),
     Group(Box<group::Group>),
     SortByCount(Box<group::Group>),
+    /// `$bucket`: a group by boundaries, sorted by bucket.
+    Bucket(Box<group::Group>),
+    /// `$unionWith`: the input, then another collection through a sub-pipeline.
+    UnionWith(Box<(String, Pipeline)>),
     Unwind(lookup::Unwind),
     ReplaceRoot(Expr),
     Lookup(Box<lookup::Lookup>),
@@ -141,6 +145,8 @@ fn compile_stage(stage: &Document, depth: usize) -> Result<Stage> {
         "$count" => Stage::Count(count_field(spec)?),
         "$group" => Stage::Group(Box::new(group::Group::compile(as_doc()?)?)),
         "$sortByCount" => Stage::SortByCount(Box::new(group::Group::count_by(spec)?)),
+        "$bucket" => Stage::Bucket(Box::new(group::bucket(as_doc()?)?)),
+        "$unionWith" => Stage::UnionWith(Box::new(compile_union(spec, depth)?)),
         "$unwind" => Stage::Unwind(lookup::Unwind::compile(spec)?),
         "$replaceRoot" => {
             let doc = as_doc()?;
@@ -250,6 +256,57 @@ fn compile_facet(spec: &Document, depth: usize) -> Result<Vec<(String, Pipeline)
     Ok(facets)
 }
 
+/// `$unionWith`: a collection name, or `{coll, pipeline}`.
+fn compile_union(spec: &Bson, depth: usize) -> Result<(String, Pipeline)> {
+    let op = "$unionWith";
+    let (collection, stages) = match spec {
+        Bson::String(name) => (Some(name.clone()), Vec::new()),
+        Bson::Document(doc) => {
+            let mut collection = None;
+            let mut stages = Vec::new();
+            for (key, value) in doc {
+                match (key.as_str(), value) {
+                    ("coll", Bson::String(name)) => collection = Some(name.clone()),
+                    ("coll", _) => {
+                        return Err(MqlError::type_mismatch(format!(
+                            "`{op}` requires `coll` to be a string"
+                        )))
+                    }
+                    ("pipeline", value) => stages = stage_list(op, value)?,
+                    (other, _) => {
+                        return Err(MqlError::parse(format!(
+                            "`{op}` found an unknown argument `{other}`"
+                        )))
+                    }
+                }
+            }
+            (collection, stages)
+        }
+        other => {
+            return Err(MqlError::parse(format!(
+                "`{op}` requires a collection name or an object, found {}",
+                crate::value::type_name(other)
+            )))
+        }
+    };
+    let collection = match collection {
+        Some(name) if !name.is_empty() => name,
+        // Without a collection MongoDB needs a `$documents` pipeline, which is not supported.
+        _ => return Err(MqlError::parse(format!("`{op}` requires `coll`"))),
+    };
+    for stage in &stages {
+        if let Some(inner) = ["$out", "$merge"]
+            .into_iter()
+            .find(|forbidden| stage.contains_key(*forbidden))
+        {
+            return Err(MqlError::parse(format!(
+                "`{inner}` is not allowed inside a `$unionWith` sub-pipeline"
+            )));
+        }
+    }
+    Ok((collection, Pipeline::compile_nested(&stages, depth + 1)?))
+}
+
 /// The stages of a sub-pipeline given as an array of documents.
 fn stage_list(stage: &str, value: &Bson) -> Result<Vec<Document>> {
     let Bson::Array(items) = value else {
@@ -301,6 +358,20 @@ impl Stage {
                 let mut out = group.run(docs, vars)?;
                 group::sort_by_count(&mut out);
                 Ok(out)
+            }
+            Stage::Bucket(group) => {
+                let mut out = group.run(docs, vars)?;
+                out.sort_by(|a, b| {
+                    let id = |doc: &Document| doc.get("_id").cloned().unwrap_or(Bson::Null);
+                    crate::value::compare_values(&id(a), &id(b))
+                });
+                Ok(out)
+            }
+            Stage::UnionWith(union) => {
+                let (collection, pipeline) = union.as_ref();
+                let other = source.documents(collection)?;
+                docs.extend(pipeline.run_pinned(other, source, vars)?);
+                Ok(docs)
             }
             Stage::Unwind(unwind) => unwind.run(docs),
             Stage::ReplaceRoot(expr) => docs
