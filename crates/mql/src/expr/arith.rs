@@ -4,6 +4,8 @@
 //! (`crate::decimal`); the transcendental functions and `$mod` compute decimals in double
 //! precision.
 
+mod more;
+
 use std::cmp::Ordering;
 
 use bson::Bson;
@@ -35,6 +37,25 @@ pub(crate) enum ArithOp {
     Avg,
     Min,
     Max,
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Atan2,
+    Sinh,
+    Cosh,
+    Tanh,
+    Asinh,
+    Acosh,
+    Atanh,
+    DegreesToRadians,
+    RadiansToDegrees,
+    BitAnd,
+    BitOr,
+    BitXor,
+    BitNot,
 }
 
 pub(crate) fn lookup(name: &str) -> Option<(ArithOp, Arity)> {
@@ -60,6 +81,25 @@ pub(crate) fn lookup(name: &str) -> Option<(ArithOp, Arity)> {
         "$avg" => (Avg, Arity::Any),
         "$min" => (Min, Arity::Any),
         "$max" => (Max, Arity::Any),
+        "$sin" => (Sin, Arity::Exact(1)),
+        "$cos" => (Cos, Arity::Exact(1)),
+        "$tan" => (Tan, Arity::Exact(1)),
+        "$asin" => (Asin, Arity::Exact(1)),
+        "$acos" => (Acos, Arity::Exact(1)),
+        "$atan" => (Atan, Arity::Exact(1)),
+        "$atan2" => (Atan2, Arity::Exact(2)),
+        "$sinh" => (Sinh, Arity::Exact(1)),
+        "$cosh" => (Cosh, Arity::Exact(1)),
+        "$tanh" => (Tanh, Arity::Exact(1)),
+        "$asinh" => (Asinh, Arity::Exact(1)),
+        "$acosh" => (Acosh, Arity::Exact(1)),
+        "$atanh" => (Atanh, Arity::Exact(1)),
+        "$degreesToRadians" => (DegreesToRadians, Arity::Exact(1)),
+        "$radiansToDegrees" => (RadiansToDegrees, Arity::Exact(1)),
+        "$bitAnd" => (BitAnd, Arity::Any),
+        "$bitOr" => (BitOr, Arity::Any),
+        "$bitXor" => (BitXor, Arity::Any),
+        "$bitNot" => (BitNot, Arity::Exact(1)),
         _ => return None,
     })
 }
@@ -220,6 +260,10 @@ pub(crate) fn apply(op: ArithOp, args: Vec<Option<Bson>>) -> Result<Option<Bson>
         Divide | Mod | Pow | Log => binary(op, args),
         Round | Trunc => round(op, args),
         Sum | Avg | Min | Max => summary(op, args),
+        Atan2 => more::atan2(args),
+        BitAnd | BitOr | BitXor | BitNot => more::bitwise(op, args),
+        Sin | Cos | Tan | Asin | Acos | Atan | Sinh | Cosh | Tanh | Asinh | Acosh | Atanh
+        | DegreesToRadians | RadiansToDegrees => more::trig(op, args),
         _ => unary(op, args),
     }
 }
