@@ -344,6 +344,7 @@ fn builder(name: &str) -> Option<Builder> {
             let pick = multi::Pick::named(name).unwrap_or(multi::Pick::First);
             special(Special::PickN(multi::NSpec::compile(cc, pick, operand)?))
         },
+        "$zip" => |cc, _, operand| special(Special::Zip(multi::ZipSpec::compile(cc, operand)?)),
         "$sortArray" => |cc, _, operand| {
             special(Special::SortArray(multi::SortArraySpec::compile(
                 cc, operand,

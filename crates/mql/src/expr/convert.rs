@@ -71,6 +71,10 @@ pub(crate) enum ConvOp {
     Type,
     IsNumber,
     To(Target),
+    TsSecond,
+    TsIncrement,
+    BsonSize,
+    BinarySize,
 }
 
 pub(crate) fn lookup(name: &str) -> Option<(ConvOp, Arity)> {
@@ -85,6 +89,10 @@ pub(crate) fn lookup(name: &str) -> Option<(ConvOp, Arity)> {
         "$toInt" => ConvOp::To(Target::Int),
         "$toLong" => ConvOp::To(Target::Long),
         "$toDecimal" => ConvOp::To(Target::Decimal),
+        "$tsSecond" => ConvOp::TsSecond,
+        "$tsIncrement" => ConvOp::TsIncrement,
+        "$bsonSize" => ConvOp::BsonSize,
+        "$binarySize" => ConvOp::BinarySize,
         _ => return None,
     };
     Some((op, Arity::Exact(1)))
@@ -103,6 +111,48 @@ pub(crate) fn apply(op: ConvOp, args: Vec<Option<Bson>>) -> Result<Option<Bson>>
             Some(value) if !is_nullish(Some(&value)) => convert(value, target).map(Some),
             _ => Ok(Some(Bson::Null)),
         },
+        ConvOp::TsSecond | ConvOp::TsIncrement | ConvOp::BsonSize | ConvOp::BinarySize => {
+            match value {
+                Some(value) if !is_nullish(Some(&value)) => measure(op, value).map(Some),
+                _ => Ok(Some(Bson::Null)),
+            }
+        }
+    }
+}
+
+/// `$tsSecond` and `$tsIncrement` (a timestamp's parts, as longs), `$bsonSize` (a document's
+/// encoded size) and `$binarySize` (the bytes of a string or binary value).
+fn measure(op: ConvOp, value: Bson) -> Result<Bson> {
+    let size =
+        |bytes: usize| i32::try_from(bytes).map_or_else(|_| Bson::Int64(i64::MAX), Bson::Int32);
+    match (op, value) {
+        (ConvOp::TsSecond, Bson::Timestamp(ts)) => Ok(Bson::Int64(i64::from(ts.time))),
+        (ConvOp::TsIncrement, Bson::Timestamp(ts)) => Ok(Bson::Int64(i64::from(ts.increment))),
+        (ConvOp::TsSecond | ConvOp::TsIncrement, other) => Err(MqlError::type_mismatch(format!(
+            "the argument to `{}` must be a timestamp, found {}",
+            if op == ConvOp::TsSecond {
+                "$tsSecond"
+            } else {
+                "$tsIncrement"
+            },
+            crate::value::type_name(&other)
+        ))),
+        (ConvOp::BsonSize, Bson::Document(doc)) => {
+            let bytes = bson::RawDocumentBuf::try_from(&doc).map_err(|error| {
+                failed(format!("`$bsonSize` cannot encode the document: {error}"))
+            })?;
+            Ok(size(bytes.as_bytes().len()))
+        }
+        (ConvOp::BsonSize, other) => Err(MqlError::type_mismatch(format!(
+            "`$bsonSize` requires a document input, found {}",
+            crate::value::type_name(&other)
+        ))),
+        (_, Bson::String(text)) => Ok(size(text.len())),
+        (_, Bson::Binary(binary)) => Ok(size(binary.bytes.len())),
+        (_, other) => Err(MqlError::type_mismatch(format!(
+            "`$binarySize` requires a string or binary argument, found {}",
+            crate::value::type_name(&other)
+        ))),
     }
 }
 

@@ -223,6 +223,7 @@ pub(crate) enum Special {
     DateToParts(date::ToPartsSpec),
     PickN(multi::NSpec),
     SortArray(multi::SortArraySpec),
+    Zip(multi::ZipSpec),
     GetField(object::GetFieldSpec),
     SetField(object::SetFieldSpec),
 }
@@ -330,6 +331,7 @@ impl Special {
             Special::DateToParts(spec) => spec.eval(cx),
             Special::PickN(spec) => spec.eval(cx),
             Special::SortArray(spec) => spec.eval(cx),
+            Special::Zip(spec) => spec.eval(cx),
             Special::GetField(spec) => spec.eval(cx),
             Special::SetField(spec) => spec.eval(cx),
         }

@@ -268,3 +268,114 @@ fn fields_of<'a>(value: &'a Bson, empty: &'a Document) -> &'a Document {
         _ => empty,
     }
 }
+
+/// `$zip`: transposes arrays (`inputs`), to the shortest length, or to the longest with
+/// `useLongestLength`, missing elements taken from `defaults` (or null).
+#[derive(Debug, Clone)]
+pub(crate) struct ZipSpec {
+    inputs: Vec<Node>,
+    longest: bool,
+    defaults: Option<Vec<Node>>,
+}
+
+impl ZipSpec {
+    pub(crate) fn compile(cc: &mut Compiler, operand: &Bson) -> Result<ZipSpec> {
+        let op = "$zip";
+        let mut args =
+            named_args(op, operand, &["inputs", "useLongestLength", "defaults"])?.into_iter();
+        let inputs = match required(op, "inputs", args.next().flatten())? {
+            Bson::Array(items) => items
+                .iter()
+                .map(|item| cc.compile(item))
+                .collect::<Result<Vec<_>>>()?,
+            _ => {
+                return Err(MqlError::parse(format!(
+                    "`{op}` requires `inputs` to be an array of expressions"
+                )))
+            }
+        };
+        let longest = match args.next().flatten() {
+            None => false,
+            Some(Bson::Boolean(flag)) => *flag,
+            Some(_) => {
+                return Err(MqlError::parse(format!(
+                    "`{op}` requires `useLongestLength` to be a boolean"
+                )))
+            }
+        };
+        let defaults = match args.next().flatten() {
+            None => None,
+            Some(Bson::Array(items)) => {
+                if !longest {
+                    return Err(MqlError::parse(format!(
+                        "`{op}` cannot take `defaults` unless `useLongestLength` is true"
+                    )));
+                }
+                if items.len() != inputs.len() {
+                    return Err(MqlError::parse(format!(
+                        "`{op}` requires `defaults` and `inputs` to have the same length"
+                    )));
+                }
+                Some(
+                    items
+                        .iter()
+                        .map(|item| cc.compile(item))
+                        .collect::<Result<Vec<_>>>()?,
+                )
+            }
+            Some(_) => {
+                return Err(MqlError::parse(format!(
+                    "`{op}` requires `defaults` to be an array"
+                )))
+            }
+        };
+        Ok(ZipSpec {
+            inputs,
+            longest,
+            defaults,
+        })
+    }
+
+    pub(crate) fn eval(&self, cx: &mut Cx) -> Result<Option<Bson>> {
+        let mut arrays = Vec::with_capacity(self.inputs.len());
+        for input in &self.inputs {
+            match input.eval(cx)? {
+                Some(Bson::Array(items)) => arrays.push(items),
+                value if is_nullish(value.as_ref()) => return Ok(Some(Bson::Null)),
+                other => {
+                    return Err(MqlError::type_mismatch(format!(
+                        "`$zip` requires every input to be an array, found {}",
+                        type_of(other.as_ref())
+                    )))
+                }
+            }
+        }
+        let mut defaults = Vec::with_capacity(arrays.len());
+        for index in 0..arrays.len() {
+            let value = match self.defaults.as_ref().and_then(|nodes| nodes.get(index)) {
+                Some(node) => node.eval(cx)?.unwrap_or(Bson::Null),
+                None => Bson::Null,
+            };
+            defaults.push(value);
+        }
+        let lengths = arrays.iter().map(Vec::len);
+        let length = if self.longest {
+            lengths.max()
+        } else {
+            lengths.min()
+        }
+        .unwrap_or(0);
+        let mut columns: Vec<std::vec::IntoIter<Bson>> =
+            arrays.into_iter().map(Vec::into_iter).collect();
+        let mut out = Vec::with_capacity(length);
+        for _ in 0..length {
+            let row = columns
+                .iter_mut()
+                .zip(&defaults)
+                .map(|(column, default)| column.next().unwrap_or_else(|| default.clone()))
+                .collect();
+            out.push(Bson::Array(row));
+        }
+        Ok(Some(Bson::Array(out)))
+    }
+}
