@@ -6,7 +6,9 @@ use bson::Bson;
 
 mod math;
 
-pub(crate) use math::{AddSpec, DiffSpec, FromPartsSpec, ToPartsSpec, TruncSpec};
+pub(crate) use math::{
+    add_in_utc, is_time_unit, AddSpec, DiffSpec, FromPartsSpec, ToPartsSpec, TruncSpec,
+};
 
 use super::compile::{check_arity, named_args, required, Arity, Compiler};
 use super::{is_nullish, type_of, Cx, Node};

@@ -22,6 +22,7 @@ pub(crate) use arith::{add_numbers, extreme_of, mean, Num};
 pub(crate) use array::ValueSet;
 
 pub(crate) use compile::Compiler;
+pub(crate) use date::{add_in_utc, is_time_unit};
 pub(crate) use multi::{validate_n, Pick, PickN};
 pub(crate) use object::merge_into;
 

@@ -274,6 +274,43 @@ impl Group {
     }
 }
 
+/// One `$group` accumulator run over any list of documents: a window of `$setWindowFields`.
+#[derive(Debug, Clone)]
+pub(crate) struct WindowAccumulator(Accumulator);
+
+impl WindowAccumulator {
+    /// `name` is the accumulator (`$sum`), `argument` its operand.
+    pub(crate) fn compile(field: &str, name: &str, argument: &Bson) -> Result<WindowAccumulator> {
+        let mut spec = Document::new();
+        spec.insert(name, argument.clone());
+        compile_accumulator(field, &Bson::Document(spec)).map(WindowAccumulator)
+    }
+
+    /// Whether `name` is an accumulator a window can run.
+    pub(crate) fn known(name: &str) -> bool {
+        accumulator(name).is_some_and(|op| op != AccOp::MergeObjects)
+    }
+
+    /// The accumulated value over `docs` (`n` is evaluated against `{_id: null}`).
+    pub(crate) fn evaluate<'a>(
+        &self,
+        docs: impl Iterator<Item = &'a Document>,
+        vars: &Variables,
+    ) -> Result<Bson> {
+        let acc = &self.0;
+        let mut state = initial(acc, &Bson::Null, vars)?;
+        for doc in docs {
+            let value = acc.expr.evaluate(doc, vars)?;
+            let sort = match &acc.sort {
+                Some(sort) => Some((&sort.spec, sort.key(doc, vars)?)),
+                None => None,
+            };
+            update(&mut state, value, sort)?;
+        }
+        Ok(finish(state))
+    }
+}
+
 /// `$bucket`: MongoDB rewrites it into a `$group` whose `_id` is a `$switch` over the
 /// boundaries (`[b0, b1)` is bucket `b0`; the `default` bucket takes the rest), followed by a
 /// sort on `_id`; so does this.

@@ -4,6 +4,7 @@
 mod group;
 mod lookup;
 mod shape;
+mod window;
 
 use bson::{Bson, Document};
 
@@ -53,6 +54,7 @@ enum Stage {
     SortByCount(Box<group::Group>),
     /// `$bucket`: a group by boundaries, sorted by bucket.
     Bucket(Box<group::Group>),
+    SetWindowFields(Box<window::SetWindowFields>),
     /// `$unionWith`: the input, then another collection through a sub-pipeline.
     UnionWith(Box<(String, Pipeline)>),
     Unwind(lookup::Unwind),
@@ -147,6 +149,9 @@ fn compile_stage(stage: &Document, depth: usize) -> Result<Stage> {
         "$sortByCount" => Stage::SortByCount(Box::new(group::Group::count_by(spec)?)),
         "$bucket" => Stage::Bucket(Box::new(group::bucket(as_doc()?)?)),
         "$unionWith" => Stage::UnionWith(Box::new(compile_union(spec, depth)?)),
+        "$setWindowFields" => {
+            Stage::SetWindowFields(Box::new(window::SetWindowFields::compile(as_doc()?)?))
+        }
         "$unwind" => Stage::Unwind(lookup::Unwind::compile(spec)?),
         "$replaceRoot" => {
             let doc = as_doc()?;
@@ -367,6 +372,7 @@ impl Stage {
                 });
                 Ok(out)
             }
+            Stage::SetWindowFields(stage) => stage.run(docs, vars),
             Stage::UnionWith(union) => {
                 let (collection, pipeline) = union.as_ref();
                 let other = source.documents(collection)?;

@@ -726,3 +726,16 @@ impl ToPartsSpec {
         Ok(Some(Bson::Document(out)))
     }
 }
+
+/// `millis` plus `amount` of the unit named `unit` (`"day"`, `"month"`...) in UTC, as
+/// `$dateAdd` computes it; for the range windows of `$setWindowFields`.
+pub(crate) fn add_in_utc(op: &str, millis: i64, unit: &str, amount: i64) -> Result<i64> {
+    let unit = Unit::named(unit)
+        .ok_or_else(|| MqlError::parse(format!("`{op}`: unknown time unit `{unit}`")))?;
+    add(op, &Zone::UTC, millis, unit, amount)
+}
+
+/// Whether `unit` names a time unit (`"hour"`, `"week"`...).
+pub(crate) fn is_time_unit(unit: &str) -> bool {
+    Unit::named(unit).is_some()
+}

@@ -1,0 +1,612 @@
+//! `$setWindowFields`: for each document, values computed over a window of the documents of
+//! its partition, in sort order.
+//!
+//! As in MongoDB, the output is sorted by the partition key, then by `sortBy`; window
+//! functions see the input documents (without the fields being added). Windows are either
+//! `documents: [lower, upper]` (positions relative to the current document, `"current"` or
+//! `"unbounded"`) or `range: [lower, upper]` (values relative to the current document's single
+//! `sortBy` field, a number, or a date with `unit`); without `window` a function sees the
+//! whole partition. Supported functions: every `$group` accumulator but `$mergeObjects`,
+//! `$rank`, `$denseRank`, `$documentNumber`, `$shift` and `$locf`; the others
+//! (`$derivative`, `$integral`, `$expMovingAvg`, `$covariancePop`, `$covarianceSamp`,
+//! `$linearFill`) are refused by name.
+
+use std::cmp::Ordering;
+
+use bson::{Bson, Document};
+
+use super::group::WindowAccumulator;
+use super::lookup::set_path;
+use crate::error::{MqlError, Result};
+use crate::expr::{is_time_unit, Expr, Variables};
+use crate::path::FieldPath;
+use crate::sort::SortSpec;
+use crate::value::compare_values;
+
+const OP: &str = "$setWindowFields";
+
+/// Window functions MongoDB has that this engine refuses.
+const UNSUPPORTED: &[&str] = &[
+    "$derivative",
+    "$integral",
+    "$expMovingAvg",
+    "$covariancePop",
+    "$covarianceSamp",
+    "$linearFill",
+];
+
+#[derive(Debug, Clone)]
+pub(crate) struct SetWindowFields {
+    partition: Option<Expr>,
+    sort: Option<SortSpec>,
+    /// The single `sortBy` field, for range windows.
+    sort_field: Option<Expr>,
+    outputs: Vec<Output>,
+}
+
+#[derive(Debug, Clone)]
+struct Output {
+    path: Vec<String>,
+    function: Function,
+    window: Window,
+}
+
+#[derive(Debug, Clone)]
+enum Function {
+    Accumulate(WindowAccumulator),
+    Rank,
+    DenseRank,
+    DocumentNumber,
+    Shift {
+        output: Expr,
+        by: i64,
+        default: Option<Expr>,
+    },
+    Locf(Expr),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    Unbounded,
+    Current,
+    /// A position (documents) or a value (range) relative to the current document.
+    Offset(f64),
+}
+
+#[derive(Debug, Clone)]
+enum Window {
+    Documents(Bound, Bound),
+    Range(Bound, Bound, Option<String>),
+}
+
+impl SetWindowFields {
+    pub(crate) fn compile(spec: &Document) -> Result<SetWindowFields> {
+        let mut partition = None;
+        let mut sort = None;
+        let mut sort_field = None;
+        let mut outputs = None;
+        for (key, value) in spec {
+            match key.as_str() {
+                "partitionBy" => partition = Some(Expr::compile(value)?),
+                "sortBy" => {
+                    let Bson::Document(by) = value else {
+                        return Err(MqlError::parse(format!(
+                            "`{OP}` requires `sortBy` to be an object"
+                        )));
+                    };
+                    if by.len() == 1 {
+                        if let Some(field) = by.keys().next() {
+                            FieldPath::parse(field)?;
+                            sort_field = Some(Expr::compile(&Bson::String(format!("${field}")))?);
+                        }
+                    }
+                    sort = Some(SortSpec::compile(by)?);
+                }
+                "output" => {
+                    let Bson::Document(fields) = value else {
+                        return Err(MqlError::parse(format!(
+                            "`{OP}` requires `output` to be an object"
+                        )));
+                    };
+                    outputs = Some(fields);
+                }
+                other => {
+                    return Err(MqlError::parse(format!(
+                        "`{OP}` found an unknown argument `{other}`"
+                    )))
+                }
+            }
+        }
+        let fields = outputs.ok_or_else(|| MqlError::parse(format!("`{OP}` requires `output`")))?;
+        let mut compiled = Vec::with_capacity(fields.len());
+        for (field, value) in fields {
+            compiled.push(compile_output(
+                field,
+                value,
+                sort.is_some(),
+                sort_field.is_some(),
+            )?);
+        }
+        Ok(SetWindowFields {
+            partition,
+            sort,
+            sort_field,
+            outputs: compiled,
+        })
+    }
+
+    pub(crate) fn run(&self, docs: Vec<Document>, vars: &Variables) -> Result<Vec<Document>> {
+        let mut keyed = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let key = match &self.partition {
+                Some(expr) => expr.evaluate(&doc, vars)?.unwrap_or(Bson::Null),
+                None => Bson::Null,
+            };
+            keyed.push((key, doc));
+        }
+        keyed.sort_by(|(a_key, a), (b_key, b)| {
+            compare_values(a_key, b_key).then_with(|| match &self.sort {
+                Some(spec) => spec.compare(a, b),
+                None => Ordering::Equal,
+            })
+        });
+        let mut out = Vec::with_capacity(keyed.len());
+        let mut start = 0;
+        while start < keyed.len() {
+            let key = keyed.get(start).map(|(key, _)| key.clone());
+            let end = keyed
+                .iter()
+                .skip(start)
+                .position(|(other, _)| Some(other) != key.as_ref())
+                .map_or(keyed.len(), |offset| start + offset);
+            let partition: Vec<Document> = keyed
+                .get(start..end)
+                .unwrap_or_default()
+                .iter()
+                .map(|(_, doc)| doc.clone())
+                .collect();
+            out.extend(self.run_partition(partition, vars)?);
+            start = end;
+        }
+        Ok(out)
+    }
+
+    fn run_partition(&self, docs: Vec<Document>, vars: &Variables) -> Result<Vec<Document>> {
+        let mut values: Vec<Vec<Bson>> = Vec::with_capacity(self.outputs.len());
+        for output in &self.outputs {
+            values.push(self.compute(output, &docs, vars)?);
+        }
+        let mut out = docs;
+        for (output, column) in self.outputs.iter().zip(values) {
+            for (doc, value) in out.iter_mut().zip(column) {
+                set_path(doc, &output.path, value);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One output's value for every document of a partition.
+    fn compute(&self, output: &Output, docs: &[Document], vars: &Variables) -> Result<Vec<Bson>> {
+        let count = docs.len();
+        let mut column = Vec::with_capacity(count);
+        match &output.function {
+            Function::DocumentNumber => {
+                column.extend((1..=count).map(int_or_long));
+            }
+            Function::Rank | Function::DenseRank => {
+                let dense = matches!(output.function, Function::DenseRank);
+                let (mut rank, mut distinct) = (0i64, 0i64);
+                for (index, doc) in docs.iter().enumerate() {
+                    let tied = index > 0
+                        && docs.get(index - 1).zip(self.sort.as_ref()).is_some_and(
+                            |(previous, spec)| spec.compare(previous, doc) == Ordering::Equal,
+                        );
+                    if !tied {
+                        rank = i64::try_from(index).unwrap_or(i64::MAX) + 1;
+                        distinct += 1;
+                    }
+                    let value = if dense { distinct } else { rank };
+                    column.push(int_or_long(usize::try_from(value).unwrap_or(usize::MAX)));
+                }
+            }
+            Function::Shift {
+                output,
+                by,
+                default,
+            } => {
+                for index in 0..count {
+                    let target = i64::try_from(index).ok().and_then(|i| i.checked_add(*by));
+                    let shifted = target
+                        .and_then(|t| usize::try_from(t).ok())
+                        .and_then(|t| docs.get(t));
+                    let value = match (shifted, default) {
+                        (Some(doc), _) => output.evaluate(doc, vars)?,
+                        (None, Some(default)) => default.evaluate(&Document::new(), vars)?,
+                        (None, None) => None,
+                    };
+                    column.push(value.unwrap_or(Bson::Null));
+                }
+            }
+            Function::Locf(expr) => {
+                let mut last = Bson::Null;
+                for doc in docs {
+                    match expr.evaluate(doc, vars)? {
+                        Some(value) if !matches!(value, Bson::Null | Bson::Undefined) => {
+                            last = value.clone();
+                            column.push(value);
+                        }
+                        _ => column.push(last.clone()),
+                    }
+                }
+            }
+            Function::Accumulate(accumulator) => {
+                let keys = match &output.window {
+                    Window::Range(..) => Some(self.range_keys(docs, &output.window, vars)?),
+                    Window::Documents(..) => None,
+                };
+                for index in 0..count {
+                    let (low, high) = match (&output.window, &keys) {
+                        (Window::Documents(lower, upper), _) => {
+                            documents_window(*lower, *upper, index, count)
+                        }
+                        (Window::Range(lower, upper, unit), Some(keys)) => {
+                            range_window(*lower, *upper, unit.as_deref(), keys, index)?
+                        }
+                        _ => (1, 0),
+                    };
+                    let window = docs.get(low..=high).unwrap_or_default();
+                    column.push(accumulator.evaluate(window.iter(), vars)?);
+                }
+            }
+        }
+        Ok(column)
+    }
+
+    /// The `sortBy` value of every document, as a number (or a date's milliseconds with a
+    /// `unit`), for range windows.
+    fn range_keys(&self, docs: &[Document], window: &Window, vars: &Variables) -> Result<Vec<f64>> {
+        let Window::Range(_, _, unit) = window else {
+            return Ok(Vec::new());
+        };
+        let Some(field) = &self.sort_field else {
+            return Err(MqlError::bad_value(format!(
+                "`{OP}`: a range window requires `sortBy` with exactly one field"
+            )));
+        };
+        docs.iter()
+            .map(|doc| {
+                let value = field.evaluate(doc, vars)?;
+                match (value, unit) {
+                    (Some(Bson::DateTime(when)), Some(_)) => Ok(when.timestamp_millis() as f64),
+                    (Some(value), None) => crate::value::number(&value)
+                        .map(|n| n.as_f64())
+                        .ok_or_else(|| not_a_number(Some(&value), "a number")),
+                    (other, Some(_)) => Err(not_a_number(other.as_ref(), "a date")),
+                    (None, None) => Err(not_a_number(None, "a number")),
+                }
+            })
+            .collect()
+    }
+}
+
+/// A position or rank: an int, or a long past 32 bits.
+fn int_or_long(n: usize) -> Bson {
+    match i32::try_from(n) {
+        Ok(small) => Bson::Int32(small),
+        Err(_) => Bson::Int64(i64::try_from(n).unwrap_or(i64::MAX)),
+    }
+}
+
+fn not_a_number(value: Option<&Bson>, wanted: &str) -> MqlError {
+    MqlError::type_mismatch(format!(
+        "`{OP}`: a range window requires the `sortBy` field to be {wanted}, found {}",
+        value.map_or("missing", crate::value::type_name)
+    ))
+}
+
+/// The first and last positions of a documents window at `index` (empty when first > last).
+fn documents_window(lower: Bound, upper: Bound, index: usize, count: usize) -> (usize, usize) {
+    let at = |bound: Bound, unbounded: i64| -> i64 {
+        match bound {
+            Bound::Unbounded => unbounded,
+            Bound::Current => i64::try_from(index).unwrap_or(i64::MAX),
+            Bound::Offset(offset) => i64::try_from(index)
+                .unwrap_or(i64::MAX)
+                .saturating_add(offset as i64),
+        }
+    };
+    let last = i64::try_from(count).unwrap_or(i64::MAX) - 1;
+    let low = at(lower, 0).max(0);
+    let high = at(upper, last).min(last);
+    if low > high {
+        return (1, 0);
+    }
+    (
+        usize::try_from(low).unwrap_or(0),
+        usize::try_from(high).unwrap_or(0),
+    )
+}
+
+/// The positions of the documents whose key lies within the range around document `index`.
+fn range_window(
+    lower: Bound,
+    upper: Bound,
+    unit: Option<&str>,
+    keys: &[f64],
+    index: usize,
+) -> Result<(usize, usize)> {
+    let Some(&current) = keys.get(index) else {
+        return Ok((1, 0));
+    };
+    let edge = |bound: Bound| -> Result<Option<f64>> {
+        Ok(match bound {
+            Bound::Unbounded => None,
+            Bound::Current => Some(current),
+            Bound::Offset(offset) => Some(match unit {
+                // A date moved by whole units on the calendar, as `$dateAdd` moves it.
+                Some(unit) => {
+                    crate::expr::add_in_utc(OP, current as i64, unit, offset as i64)? as f64
+                }
+                None => current + offset,
+            }),
+        })
+    };
+    let (low, high) = (edge(lower)?, edge(upper)?);
+    let inside = |key: f64| low.is_none_or(|low| key >= low) && high.is_none_or(|high| key <= high);
+    let first = keys.iter().position(|&key| inside(key));
+    let last = keys.iter().rposition(|&key| inside(key));
+    Ok(match (first, last) {
+        (Some(first), Some(last)) => (first, last),
+        _ => (1, 0),
+    })
+}
+
+fn compile_output(field: &str, value: &Bson, sorted: bool, one_sort_field: bool) -> Result<Output> {
+    let path = FieldPath::parse(field)
+        .map_err(|_| MqlError::parse(format!("`{OP}`: invalid output field `{field}`")))?;
+    if path.parts().iter().any(|part| part.starts_with('$')) {
+        return Err(MqlError::parse(format!(
+            "`{OP}`: output field `{field}` may not start with `$`"
+        )));
+    }
+    let Bson::Document(spec) = value else {
+        return Err(MqlError::parse(format!(
+            "`{OP}`: output field `{field}` must be an object with a window function"
+        )));
+    };
+    let mut function = None;
+    let mut window = None;
+    for (key, argument) in spec {
+        if key == "window" {
+            window = Some(argument);
+        } else if function.is_some() {
+            return Err(MqlError::parse(format!(
+                "`{OP}`: output field `{field}` has more than one window function"
+            )));
+        } else {
+            function = Some((key.as_str(), argument));
+        }
+    }
+    let Some((name, argument)) = function else {
+        return Err(MqlError::parse(format!(
+            "`{OP}`: output field `{field}` has no window function"
+        )));
+    };
+    let needs_sort = |what: &str| MqlError::parse(format!("`{OP}`: `{what}` requires `sortBy`"));
+    let no_window =
+        |what: &str| MqlError::parse(format!("`{OP}`: `{what}` does not accept a `window`"));
+    let function = match name {
+        "$rank" | "$denseRank" | "$documentNumber" => {
+            if !matches!(argument, Bson::Document(doc) if doc.is_empty()) {
+                return Err(MqlError::parse(format!(
+                    "`{name}` takes no arguments: `{{}}`"
+                )));
+            }
+            if !one_sort_field {
+                return Err(MqlError::parse(format!(
+                    "`{OP}`: `{name}` requires `sortBy` with exactly one field"
+                )));
+            }
+            if window.is_some() {
+                return Err(no_window(name));
+            }
+            match name {
+                "$rank" => Function::Rank,
+                "$denseRank" => Function::DenseRank,
+                _ => Function::DocumentNumber,
+            }
+        }
+        "$shift" => {
+            if !sorted {
+                return Err(needs_sort(name));
+            }
+            if window.is_some() {
+                return Err(no_window(name));
+            }
+            compile_shift(argument)?
+        }
+        "$locf" => {
+            if window.is_some() {
+                return Err(no_window(name));
+            }
+            Function::Locf(Expr::compile(argument)?)
+        }
+        _ if UNSUPPORTED.contains(&name) => {
+            return Err(MqlError::unknown_operator(name, "window function"))
+        }
+        _ if WindowAccumulator::known(name) => {
+            Function::Accumulate(WindowAccumulator::compile(field, name, argument)?)
+        }
+        _ => return Err(MqlError::unknown_operator(name, "window function")),
+    };
+    let window = match window {
+        None => Window::Documents(Bound::Unbounded, Bound::Unbounded),
+        Some(spec) => compile_window(spec, sorted, one_sort_field)?,
+    };
+    Ok(Output {
+        path: path.parts().to_vec(),
+        function,
+        window,
+    })
+}
+
+fn compile_shift(argument: &Bson) -> Result<Function> {
+    let Bson::Document(spec) = argument else {
+        return Err(MqlError::parse("`$shift` requires an object"));
+    };
+    let mut output = None;
+    let mut by = None;
+    let mut default = None;
+    for (key, value) in spec {
+        match key.as_str() {
+            "output" => output = Some(Expr::compile(value)?),
+            "by" => {
+                by = Some(match value {
+                    Bson::Int32(n) => i64::from(*n),
+                    Bson::Int64(n) => *n,
+                    Bson::Double(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => *f as i64,
+                    _ => {
+                        return Err(MqlError::bad_value(
+                            "`$shift` requires `by` to be an integer",
+                        ))
+                    }
+                })
+            }
+            "default" => {
+                let expr = Expr::compile(value)?;
+                if expr.as_constant().is_none() {
+                    return Err(MqlError::bad_value(
+                        "`$shift` requires `default` to be a constant",
+                    ));
+                }
+                default = Some(expr);
+            }
+            other => {
+                return Err(MqlError::parse(format!(
+                    "`$shift` found an unknown argument `{other}`"
+                )))
+            }
+        }
+    }
+    Ok(Function::Shift {
+        output: output.ok_or_else(|| MqlError::parse("`$shift` requires `output`"))?,
+        by: by.ok_or_else(|| MqlError::parse("`$shift` requires `by`"))?,
+        default,
+    })
+}
+
+fn compile_window(spec: &Bson, sorted: bool, one_sort_field: bool) -> Result<Window> {
+    let Bson::Document(spec) = spec else {
+        return Err(MqlError::parse(format!(
+            "`{OP}`: `window` must be an object"
+        )));
+    };
+    let mut documents = None;
+    let mut range = None;
+    let mut unit = None;
+    for (key, value) in spec {
+        match key.as_str() {
+            "documents" => documents = Some(bounds(value, "documents")?),
+            "range" => range = Some(bounds(value, "range")?),
+            "unit" => match value {
+                Bson::String(name) if is_time_unit(name) => unit = Some(name.clone()),
+                _ => {
+                    return Err(MqlError::bad_value(format!(
+                        "`{OP}`: `unit` must be a time unit (year to millisecond), found {value}"
+                    )))
+                }
+            },
+            other => {
+                return Err(MqlError::parse(format!(
+                    "`{OP}`: `window` found an unknown argument `{other}`"
+                )))
+            }
+        }
+    }
+    match (documents, range) {
+        (Some(_), Some(_)) => Err(MqlError::parse(format!(
+            "`{OP}`: a window has either `documents` or `range`, not both"
+        ))),
+        (Some((lower, upper)), None) => {
+            if unit.is_some() {
+                return Err(MqlError::parse(format!(
+                    "`{OP}`: `unit` goes with a `range` window only"
+                )));
+            }
+            let bounded = !matches!((lower, upper), (Bound::Unbounded, Bound::Unbounded));
+            if bounded && !sorted {
+                return Err(MqlError::parse(format!(
+                    "`{OP}`: a bounded `documents` window requires `sortBy`"
+                )));
+            }
+            ordered(lower, upper)?;
+            Ok(Window::Documents(lower, upper))
+        }
+        (None, Some((lower, upper))) => {
+            if !one_sort_field {
+                return Err(MqlError::parse(format!(
+                    "`{OP}`: a `range` window requires `sortBy` with exactly one field"
+                )));
+            }
+            if unit.is_some()
+                && [lower, upper]
+                    .iter()
+                    .any(|bound| matches!(bound, Bound::Offset(f) if f.fract() != 0.0))
+            {
+                return Err(MqlError::bad_value(format!(
+                    "`{OP}`: with a `unit`, range bounds must be whole numbers"
+                )));
+            }
+            ordered(lower, upper)?;
+            Ok(Window::Range(lower, upper, unit))
+        }
+        (None, None) => Err(MqlError::parse(format!(
+            "`{OP}`: a window needs `documents` or `range`"
+        ))),
+    }
+}
+
+/// A window's two bounds.
+fn bounds(value: &Bson, kind: &str) -> Result<(Bound, Bound)> {
+    let Bson::Array(items) = value else {
+        return Err(MqlError::parse(format!(
+            "`{OP}`: `{kind}` must be an array of two bounds"
+        )));
+    };
+    let [lower, upper] = items.as_slice() else {
+        return Err(MqlError::parse(format!(
+            "`{OP}`: `{kind}` must be an array of two bounds"
+        )));
+    };
+    let bound = |value: &Bson| -> Result<Bound> {
+        match value {
+            Bson::String(text) if text == "unbounded" => Ok(Bound::Unbounded),
+            Bson::String(text) if text == "current" => Ok(Bound::Current),
+            other => match crate::value::number(other).map(|n| n.as_f64()) {
+                Some(offset) if offset.is_finite() && (kind == "range" || offset.fract() == 0.0) => {
+                    Ok(Bound::Offset(offset))
+                }
+                _ => Err(MqlError::bad_value(format!(
+                    "`{OP}`: a `{kind}` bound must be \"unbounded\", \"current\" or {}, found {other}",
+                    if kind == "range" { "a number" } else { "an integer" }
+                ))),
+            },
+        }
+    };
+    Ok((bound(lower)?, bound(upper)?))
+}
+
+/// The lower bound may not come after the upper one.
+fn ordered(lower: Bound, upper: Bound) -> Result<()> {
+    let position = |bound: Bound, unbounded: f64| match bound {
+        Bound::Unbounded => unbounded,
+        Bound::Current => 0.0,
+        Bound::Offset(offset) => offset,
+    };
+    if position(lower, f64::NEG_INFINITY) <= position(upper, f64::INFINITY) {
+        return Ok(());
+    }
+    Err(MqlError::bad_value(format!(
+        "`{OP}`: the lower bound of a window must not be after its upper bound"
+    )))
+}
