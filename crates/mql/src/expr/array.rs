@@ -480,7 +480,7 @@ fn sets(op: ArrOp, args: Vec<Option<Bson>>) -> Result<Option<Bson>> {
 }
 
 /// Distinct values by BSON equality (`1` and `1.0` are one value), in first-seen order.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct ValueSet {
     values: Vec<Bson>,
     index: HashMap<u64, Vec<usize>>,

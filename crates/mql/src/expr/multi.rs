@@ -71,7 +71,7 @@ pub(crate) fn validate_n(op: &str, value: Option<&Bson>) -> Result<usize> {
 }
 
 /// The running state of `$firstN`, `$lastN`, `$minN` or `$maxN`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct PickN {
     pick: Pick,
     n: usize,

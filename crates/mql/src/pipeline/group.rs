@@ -150,6 +150,7 @@ pub(crate) struct Group {
 }
 
 /// Running state of one accumulator in one group.
+#[derive(Clone)]
 enum State {
     Sum(Num),
     Avg(Num, u64),
@@ -297,17 +298,46 @@ impl WindowAccumulator {
         docs: impl Iterator<Item = &'a Document>,
         vars: &Variables,
     ) -> Result<Bson> {
-        let acc = &self.0;
-        let mut state = initial(acc, &Bson::Null, vars)?;
+        let mut state = initial(&self.0, &Bson::Null, vars)?;
         for doc in docs {
-            let value = acc.expr.evaluate(doc, vars)?;
-            let sort = match &acc.sort {
-                Some(sort) => Some((&sort.spec, sort.key(doc, vars)?)),
-                None => None,
-            };
-            update(&mut state, value, sort)?;
+            self.add(&mut state, doc, vars)?;
         }
         Ok(finish(state))
+    }
+
+    /// The accumulated value over each prefix `docs[..ends[i]]` (`ends` must not decrease),
+    /// handed to `emit` in order, in one pass: for windows that start at the partition's first
+    /// document.
+    pub(crate) fn evaluate_prefixes(
+        &self,
+        docs: &[Document],
+        ends: &[usize],
+        vars: &Variables,
+        mut emit: impl FnMut(Bson) -> Result<()>,
+    ) -> Result<()> {
+        let mut state = initial(&self.0, &Bson::Null, vars)?;
+        let mut added = 0;
+        for &end in ends {
+            while added < end {
+                if let Some(doc) = docs.get(added) {
+                    self.add(&mut state, doc, vars)?;
+                }
+                added += 1;
+            }
+            emit(finish(state.clone()))?;
+        }
+        Ok(())
+    }
+
+    fn add(&self, state: &mut State, doc: &Document, vars: &Variables) -> Result<()> {
+        let acc = &self.0;
+        let value = acc.expr.evaluate(doc, vars)?;
+        let sort = match &acc.sort {
+            Some(sort) => Some((&sort.spec, sort.key(doc, vars)?)),
+            None => None,
+        };
+        update(state, value, sort)?;
+        Ok(())
     }
 }
 

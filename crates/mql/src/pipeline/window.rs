@@ -15,15 +15,19 @@ use std::cmp::Ordering;
 
 use bson::{Bson, Document};
 
-use super::group::WindowAccumulator;
+use super::group::{WindowAccumulator, MAX_GROUP_STAGE_BYTES};
 use super::lookup::set_path;
 use crate::error::{MqlError, Result};
-use crate::expr::{is_time_unit, Expr, Variables};
+use crate::expr::{approximate_size, is_time_unit, Expr, Variables};
 use crate::path::FieldPath;
 use crate::sort::SortSpec;
 use crate::value::compare_values;
 
 const OP: &str = "$setWindowFields";
+
+/// Most documents one `$setWindowFields` reads across the windows it cannot compute in one
+/// pass (a sliding window reads each of its documents once per position).
+pub const MAX_WINDOW_VISITS: usize = 20_000_000;
 
 /// Window functions MongoDB has that this engine refuses.
 const UNSUPPORTED: &[&str] = &[
@@ -42,6 +46,8 @@ pub(crate) struct SetWindowFields {
     /// The single `sortBy` field, for range windows.
     sort_field: Option<Expr>,
     outputs: Vec<Output>,
+    /// [`MAX_WINDOW_VISITS`], smaller in tests.
+    max_visits: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +138,7 @@ impl SetWindowFields {
             sort,
             sort_field,
             outputs: compiled,
+            max_visits: MAX_WINDOW_VISITS,
         })
     }
 
@@ -151,6 +158,7 @@ impl SetWindowFields {
             })
         });
         let mut out = Vec::with_capacity(keyed.len());
+        let (mut visits, mut bytes) = (0, 0);
         let mut start = 0;
         while start < keyed.len() {
             let key = keyed.get(start).map(|(key, _)| key.clone());
@@ -165,16 +173,22 @@ impl SetWindowFields {
                 .iter()
                 .map(|(_, doc)| doc.clone())
                 .collect();
-            out.extend(self.run_partition(partition, vars)?);
+            out.extend(self.run_partition(partition, vars, &mut visits, &mut bytes)?);
             start = end;
         }
         Ok(out)
     }
 
-    fn run_partition(&self, docs: Vec<Document>, vars: &Variables) -> Result<Vec<Document>> {
+    fn run_partition(
+        &self,
+        docs: Vec<Document>,
+        vars: &Variables,
+        visits: &mut usize,
+        bytes: &mut usize,
+    ) -> Result<Vec<Document>> {
         let mut values: Vec<Vec<Bson>> = Vec::with_capacity(self.outputs.len());
         for output in &self.outputs {
-            values.push(self.compute(output, &docs, vars)?);
+            values.push(self.compute(output, &docs, vars, visits, bytes)?);
         }
         let mut out = docs;
         for (output, column) in self.outputs.iter().zip(values) {
@@ -186,7 +200,14 @@ impl SetWindowFields {
     }
 
     /// One output's value for every document of a partition.
-    fn compute(&self, output: &Output, docs: &[Document], vars: &Variables) -> Result<Vec<Bson>> {
+    fn compute(
+        &self,
+        output: &Output,
+        docs: &[Document],
+        vars: &Variables,
+        visits: &mut usize,
+        bytes: &mut usize,
+    ) -> Result<Vec<Bson>> {
         let count = docs.len();
         let mut column = Vec::with_capacity(count);
         match &output.function {
@@ -244,8 +265,9 @@ impl SetWindowFields {
                     Window::Range(..) => Some(self.range_keys(docs, &output.window, vars)?),
                     Window::Documents(..) => None,
                 };
+                let mut windows = Vec::with_capacity(count);
                 for index in 0..count {
-                    let (low, high) = match (&output.window, &keys) {
+                    windows.push(match (&output.window, &keys) {
                         (Window::Documents(lower, upper), _) => {
                             documents_window(*lower, *upper, index, count)
                         }
@@ -253,10 +275,10 @@ impl SetWindowFields {
                             range_window(*lower, *upper, unit.as_deref(), keys, index)?
                         }
                         _ => (1, 0),
-                    };
-                    let window = docs.get(low..=high).unwrap_or_default();
-                    column.push(accumulator.evaluate(window.iter(), vars)?);
+                    });
                 }
+                let budget = (visits, self.max_visits);
+                column = accumulate(accumulator, docs, &windows, vars, budget, bytes)?;
             }
         }
         Ok(column)
@@ -295,6 +317,57 @@ fn int_or_long(n: usize) -> Bson {
         Ok(small) => Bson::Int32(small),
         Err(_) => Bson::Int64(i64::try_from(n).unwrap_or(i64::MAX)),
     }
+}
+
+/// The accumulator over each window (`(first, last)` positions; empty when first > last).
+/// Windows that all start at the partition's first document and whose ends do not go back
+/// (cumulative totals, the whole partition) take one pass; others read each window, counted
+/// against [`MAX_WINDOW_VISITS`].
+fn accumulate(
+    accumulator: &WindowAccumulator,
+    docs: &[Document],
+    windows: &[(usize, usize)],
+    vars: &Variables,
+    (visits, max_visits): (&mut usize, usize),
+    bytes: &mut usize,
+) -> Result<Vec<Bson>> {
+    let ends: Vec<usize> = windows
+        .iter()
+        .map(|&(first, last)| if first > last { 0 } else { last + 1 })
+        .collect();
+    let prefixes = windows
+        .iter()
+        .zip(&ends)
+        .all(|(&(first, last), &end)| first == 0 || first > last || end == 0)
+        && ends.windows(2).all(|pair| matches!(pair, [a, b] if a <= b));
+    let mut column = Vec::with_capacity(windows.len());
+    let mut keep = |value: Bson, bytes: &mut usize| -> Result<()> {
+        *bytes = bytes.saturating_add(approximate_size(&value, MAX_GROUP_STAGE_BYTES));
+        if *bytes > MAX_GROUP_STAGE_BYTES {
+            return Err(MqlError::limit(format!(
+                "`{OP}` computed more than {MAX_GROUP_STAGE_BYTES} bytes of values"
+            )));
+        }
+        column.push(value);
+        Ok(())
+    };
+    if prefixes {
+        *visits = visits.saturating_add(docs.len());
+        accumulator.evaluate_prefixes(docs, &ends, vars, |value| keep(value, bytes))?;
+        return Ok(column);
+    }
+    for &(first, last) in windows {
+        let window = docs.get(first..=last).unwrap_or_default();
+        *visits = visits.saturating_add(window.len());
+        if *visits > max_visits {
+            return Err(MqlError::limit(format!(
+                "`{OP}` would read more than {max_visits} documents across its windows; use \
+                 smaller windows or partitions"
+            )));
+        }
+        keep(accumulator.evaluate(window.iter(), vars)?, bytes)?;
+    }
+    Ok(column)
 }
 
 fn not_a_number(value: Option<&Bson>, wanted: &str) -> MqlError {
@@ -609,4 +682,76 @@ fn ordered(lower: Bound, upper: Bound) -> Result<()> {
     Err(MqlError::bad_value(format!(
         "`{OP}`: the lower bound of a window must not be after its upper bound"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use bson::doc;
+
+    use super::*;
+
+    fn stage(window: Bson) -> SetWindowFields {
+        let mut stage = SetWindowFields::compile(&doc! {
+            "sortBy": { "i": 1 },
+            "output": { "s": { "$sum": "$i", "window": window } },
+        })
+        .unwrap();
+        stage.max_visits = 1000;
+        stage
+    }
+
+    fn docs(count: i32) -> Vec<Document> {
+        (0..count).map(|i| doc! { "i": i }).collect()
+    }
+
+    #[test]
+    fn windows_from_the_first_document_take_one_pass() {
+        // 2,000 documents: reading each cumulative window would be 2,001,000 visits.
+        for (window, first) in [
+            (doc! { "documents": ["unbounded", "current"] }, 0),
+            (doc! { "documents": ["unbounded", "unbounded"] }, 1_999_000),
+            (doc! { "range": ["unbounded", 0] }, 0),
+        ] {
+            let out = stage(Bson::Document(window))
+                .run(docs(2000), &Variables::new())
+                .unwrap();
+            assert_eq!(out.len(), 2000);
+            assert_eq!(out.first().unwrap().get("s"), Some(&Bson::Int32(first)));
+        }
+        let out = stage(Bson::Document(
+            doc! { "documents": ["unbounded", "current"] },
+        ))
+        .run(docs(2000), &Variables::new())
+        .unwrap();
+        assert_eq!(out.last().unwrap().get("s"), Some(&Bson::Int32(1_999_000)));
+    }
+
+    #[test]
+    fn the_values_computed_are_bounded() {
+        let stage = SetWindowFields::compile(&doc! {
+            "sortBy": { "i": 1 },
+            "output": { "all": { "$push": "$s", "window": { "documents": ["unbounded", "current"] } } },
+        })
+        .unwrap();
+        let text = "x".repeat(100);
+        let docs: Vec<Document> = (0..3000)
+            .map(|i| doc! { "i": i, "s": text.as_str() })
+            .collect();
+        let error = stage.run(docs, &Variables::new()).unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::LimitExceeded);
+        assert!(error.message().contains("bytes of values"), "{error}");
+    }
+
+    #[test]
+    fn sliding_windows_are_bounded() {
+        let sliding = stage(Bson::Document(doc! { "documents": [-100, 0] }));
+        let error = sliding.run(docs(2000), &Variables::new()).unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::LimitExceeded);
+        assert!(error.message().contains("1000 documents"), "{error}");
+        // Small enough to fit.
+        let out = sliding.run(docs(9), &Variables::new()).unwrap();
+        assert_eq!(out.last().unwrap().get("s"), Some(&Bson::Int32(36)));
+    }
 }
