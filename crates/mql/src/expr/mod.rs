@@ -18,7 +18,7 @@ use bson::{Bson, Document};
 
 use crate::error::{MqlError, Result};
 
-pub(crate) use arith::{add_numbers, extreme_of, mean, Num};
+pub(crate) use arith::{add_numbers, extreme_of, integral, mean, Num};
 pub(crate) use array::ValueSet;
 
 pub(crate) use compile::Compiler;

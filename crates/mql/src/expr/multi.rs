@@ -48,20 +48,7 @@ impl Pick {
 
 /// Reads `n`: a number with an integral value, greater than 0.
 pub(crate) fn validate_n(op: &str, value: Option<&Bson>) -> Result<usize> {
-    let whole = value
-        .and_then(crate::value::number)
-        .and_then(|number| match number {
-            crate::value::Number::Int(n) => Some(n),
-            crate::value::Number::Double(f) => {
-                (f.fract() == 0.0 && f.abs() < 9.2e18).then_some(f as i64)
-            }
-        });
-    let Some(n) = whole else {
-        return Err(MqlError::bad_value(format!(
-            "`{op}` requires `n` to be an integral number, found {}",
-            value.map_or_else(|| "missing".to_owned(), |value| value.to_string())
-        )));
-    };
+    let n = super::arith::integral(op, "`n`", value)?;
     if n <= 0 {
         return Err(MqlError::bad_value(format!(
             "`{op}` requires `n` to be greater than 0, found {n}"

@@ -18,7 +18,7 @@ use bson::{Bson, Document};
 use super::group::{WindowAccumulator, MAX_GROUP_STAGE_BYTES};
 use super::lookup::set_path;
 use crate::error::{MqlError, Result};
-use crate::expr::{approximate_size, is_time_unit, Expr, Variables};
+use crate::expr::{approximate_size, integral, is_time_unit, Expr, Variables};
 use crate::path::FieldPath;
 use crate::sort::SortSpec;
 use crate::value::compare_values;
@@ -159,22 +159,24 @@ impl SetWindowFields {
         });
         let mut out = Vec::with_capacity(keyed.len());
         let (mut visits, mut bytes) = (0, 0);
-        let mut start = 0;
-        while start < keyed.len() {
-            let key = keyed.get(start).map(|(key, _)| key.clone());
-            let end = keyed
-                .iter()
-                .skip(start)
-                .position(|(other, _)| Some(other) != key.as_ref())
-                .map_or(keyed.len(), |offset| start + offset);
-            let partition: Vec<Document> = keyed
-                .get(start..end)
-                .unwrap_or_default()
-                .iter()
-                .map(|(_, doc)| doc.clone())
-                .collect();
+        // Partitions are runs of keys equal by value (1 and 1.0 are one partition).
+        let mut partition: Vec<Document> = Vec::new();
+        let mut current: Option<Bson> = None;
+        for (key, doc) in keyed {
+            let same = current
+                .as_ref()
+                .is_some_and(|current| compare_values(current, &key) == Ordering::Equal);
+            if !same && !partition.is_empty() {
+                let done = std::mem::take(&mut partition);
+                out.extend(self.run_partition(done, vars, &mut visits, &mut bytes)?);
+            }
+            if !same {
+                current = Some(key);
+            }
+            partition.push(doc);
+        }
+        if !partition.is_empty() {
             out.extend(self.run_partition(partition, vars, &mut visits, &mut bytes)?);
-            start = end;
         }
         Ok(out)
     }
@@ -533,18 +535,7 @@ fn compile_shift(argument: &Bson) -> Result<Function> {
     for (key, value) in spec {
         match key.as_str() {
             "output" => output = Some(Expr::compile(value)?),
-            "by" => {
-                by = Some(match value {
-                    Bson::Int32(n) => i64::from(*n),
-                    Bson::Int64(n) => *n,
-                    Bson::Double(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => *f as i64,
-                    _ => {
-                        return Err(MqlError::bad_value(
-                            "`$shift` requires `by` to be an integer",
-                        ))
-                    }
-                })
-            }
+            "by" => by = Some(integral("$shift", "`by`", Some(value))?),
             "default" => {
                 let expr = Expr::compile(value)?;
                 if expr.as_constant().is_none() {

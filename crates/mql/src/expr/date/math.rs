@@ -404,14 +404,51 @@ impl AddSpec {
     }
 }
 
+/// The `unit`, `timezone` and `startOfWeek` arguments `$dateDiff` and `$dateTrunc` share.
+#[derive(Debug, Clone)]
+struct Calendar {
+    unit: UnitArg,
+    timezone: ZoneArg,
+    start_of_week: Option<Node>,
+}
+
+impl Calendar {
+    fn compile(
+        cc: &mut Compiler,
+        op: &str,
+        unit: &Bson,
+        timezone: Option<&Bson>,
+        start_of_week: Option<&Bson>,
+    ) -> Result<Calendar> {
+        Ok(Calendar {
+            unit: UnitArg::compile(cc, op, unit)?,
+            timezone: ZoneArg::compile(cc, op, timezone)?,
+            start_of_week: cc.compile_opt(start_of_week)?,
+        })
+    }
+
+    /// The unit, the first day of the week and the zone, read in MongoDB's order; `Ok(None)`
+    /// when one of them is null (the operator's result is then null).
+    fn read(&self, op: &str, cx: &mut Cx) -> Result<Option<(Unit, WeekStart, Zone)>> {
+        let Some(unit) = self.unit.unit(op, cx)? else {
+            return Ok(None);
+        };
+        let Some(week_start) = week_start(op, unit, self.start_of_week.as_ref(), cx)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .timezone
+            .zone(op, cx)?
+            .map(|zone| (unit, week_start, zone)))
+    }
+}
+
 /// `$dateDiff`.
 #[derive(Debug, Clone)]
 pub(crate) struct DiffSpec {
     start_date: Node,
     end_date: Node,
-    unit: UnitArg,
-    timezone: ZoneArg,
-    start_of_week: Option<Node>,
+    calendar: Calendar,
 }
 
 impl DiffSpec {
@@ -422,12 +459,11 @@ impl DiffSpec {
         let start_date = required(op, "startDate", args.next().flatten())?;
         let end_date = required(op, "endDate", args.next().flatten())?;
         let unit = required(op, "unit", args.next().flatten())?;
+        let (timezone, start_of_week) = (args.next().flatten(), args.next().flatten());
         Ok(DiffSpec {
             start_date: cc.compile(start_date)?,
             end_date: cc.compile(end_date)?,
-            unit: UnitArg::compile(cc, op, unit)?,
-            timezone: ZoneArg::compile(cc, op, args.next().flatten())?,
-            start_of_week: cc.compile_opt(args.next().flatten())?,
+            calendar: Calendar::compile(cc, op, unit, timezone, start_of_week)?,
         })
     }
 
@@ -441,13 +477,7 @@ impl DiffSpec {
         if is_nullish(end.as_ref()) {
             return Ok(Some(Bson::Null));
         }
-        let Some(unit) = self.unit.unit(op, cx)? else {
-            return Ok(Some(Bson::Null));
-        };
-        let Some(week_start) = week_start(op, unit, self.start_of_week.as_ref(), cx)? else {
-            return Ok(Some(Bson::Null));
-        };
-        let Some(zone) = self.timezone.zone(op, cx)? else {
+        let Some((unit, week_start, zone)) = self.calendar.read(op, cx)? else {
             return Ok(Some(Bson::Null));
         };
         let (Some(start), Some(end)) = (
@@ -476,10 +506,8 @@ fn date_argument(op: &str, name: &str, value: Option<Bson>) -> Result<Option<i64
 #[derive(Debug, Clone)]
 pub(crate) struct TruncSpec {
     date: Node,
-    unit: UnitArg,
     bin_size: Option<Node>,
-    timezone: ZoneArg,
-    start_of_week: Option<Node>,
+    calendar: Calendar,
 }
 
 impl TruncSpec {
@@ -489,12 +517,12 @@ impl TruncSpec {
         let mut args = named_args(op, operand, &names)?.into_iter();
         let date = required(op, "date", args.next().flatten())?;
         let unit = required(op, "unit", args.next().flatten())?;
+        let bin_size = args.next().flatten();
+        let (timezone, start_of_week) = (args.next().flatten(), args.next().flatten());
         Ok(TruncSpec {
             date: cc.compile(date)?,
-            unit: UnitArg::compile(cc, op, unit)?,
-            bin_size: cc.compile_opt(args.next().flatten())?,
-            timezone: ZoneArg::compile(cc, op, args.next().flatten())?,
-            start_of_week: cc.compile_opt(args.next().flatten())?,
+            bin_size: cc.compile_opt(bin_size)?,
+            calendar: Calendar::compile(cc, op, unit, timezone, start_of_week)?,
         })
     }
 
@@ -520,13 +548,7 @@ impl TruncSpec {
                 size
             }
         };
-        let Some(unit) = self.unit.unit(op, cx)? else {
-            return Ok(Some(Bson::Null));
-        };
-        let Some(week_start) = week_start(op, unit, self.start_of_week.as_ref(), cx)? else {
-            return Ok(Some(Bson::Null));
-        };
-        let Some(zone) = self.timezone.zone(op, cx)? else {
+        let Some((unit, week_start, zone)) = self.calendar.read(op, cx)? else {
             return Ok(Some(Bson::Null));
         };
         let Some(millis) = date_argument(op, "date", date)? else {
