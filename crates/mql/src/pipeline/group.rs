@@ -449,6 +449,15 @@ pub(crate) fn bucket(spec: &Document) -> Result<Group> {
 
 /// Orders `$sortByCount` output by count, highest first, keeping first-appearance order
 /// among equal counts.
+/// Orders `$bucket` output by bucket (`_id`), in BSON order.
+pub(crate) fn sort_by_id(docs: &mut [Document]) {
+    const NULL: &Bson = &Bson::Null;
+    docs.sort_by(|a, b| {
+        let (a, b) = (a.get("_id").unwrap_or(NULL), b.get("_id").unwrap_or(NULL));
+        crate::value::compare_values(a, b)
+    });
+}
+
 pub(crate) fn sort_by_count(docs: &mut [Document]) {
     docs.sort_by(|a, b| {
         let count = |doc: &Document| doc.get("count").cloned().unwrap_or(Bson::Null);
@@ -549,29 +558,19 @@ fn compile_several(field: &str, name: &str, op: AccOp, argument: &Bson) -> Resul
     })
 }
 
+/// A group's starting state for `acc`; `n` (of the accumulators that have one) is evaluated
+/// against `{_id: group_key}`.
 fn initial(acc: &Accumulator, group_key: &Bson, vars: &Variables) -> Result<State> {
-    let n = match &acc.n {
-        Some(n) => {
-            let scope = bson::doc! { "_id": group_key.clone() };
-            validate_n(&acc.name, n.evaluate(&scope, vars)?.as_ref())?
+    let n = || -> Result<usize> {
+        match &acc.n {
+            Some(n) => {
+                let scope = bson::doc! { "_id": group_key.clone() };
+                validate_n(&acc.name, n.evaluate(&scope, vars)?.as_ref())
+            }
+            None => Ok(1),
         }
-        None => 1,
     };
     Ok(match acc.op {
-        AccOp::PickN(pick) => State::PickN(PickN::new(pick, n)),
-        AccOp::TopBottom { bottom, single } => State::TopBottom {
-            n,
-            bottom,
-            single,
-            items: Vec::new(),
-            bytes: 0,
-        },
-        op => initial_simple(op),
-    })
-}
-
-fn initial_simple(op: AccOp) -> State {
-    match op {
         AccOp::Sum => State::Sum(Num::I32(0)),
         AccOp::Count => State::Count(Num::I32(0)),
         AccOp::Avg => State::Avg(Num::I32(0), 0),
@@ -584,15 +583,15 @@ fn initial_simple(op: AccOp) -> State {
         AccOp::StdDevPop => State::StdDev(false, 0, 0.0, 0.0),
         AccOp::StdDevSamp => State::StdDev(true, 0, 0.0, 0.0),
         AccOp::MergeObjects => State::Merge(Document::new()),
-        AccOp::PickN(pick) => State::PickN(PickN::new(pick, 1)),
+        AccOp::PickN(pick) => State::PickN(PickN::new(pick, n()?)),
         AccOp::TopBottom { bottom, single } => State::TopBottom {
-            n: 1,
+            n: n()?,
             bottom,
             single,
             items: Vec::new(),
             bytes: 0,
         },
-    }
+    })
 }
 
 /// Folds one value into a state (with its sort key, for `$top` and the others); returns the

@@ -314,29 +314,30 @@ impl Lookup {
 /// stands for its elements, one level deep (`k: [[1, 2]]` offers `[1, 2]`, not 1 and 2). A
 /// missing field offers `null`.
 fn local_values(doc: &Document, path: &[String]) -> Vec<Bson> {
-    if crate::expr::walk_document(doc, path).is_none() {
+    let mut out = Vec::new();
+    if !visit_local(doc, path, &mut out) {
         return vec![Bson::Null];
     }
-    let mut out = Vec::new();
-    visit_local(doc, path, &mut out);
     out
 }
 
-fn visit_local(doc: &Document, path: &[String], out: &mut Vec<Bson>) {
+/// Collects the values at `path` into `out`; false when the path leads nowhere (a missing
+/// field, or a scalar before its end, outside any array): the field is then missing.
+fn visit_local(doc: &Document, path: &[String], out: &mut Vec<Bson>) -> bool {
     let Some((first, rest)) = path.split_first() else {
-        return;
+        return false;
     };
-    let Some(value) = doc.get(first) else {
-        return;
-    };
-    visit_local_value(value, rest, out);
+    match doc.get(first) {
+        Some(value) => visit_local_value(value, rest, out),
+        None => false,
+    }
 }
 
-fn visit_local_value(value: &Bson, rest: &[String], out: &mut Vec<Bson>) {
+fn visit_local_value(value: &Bson, rest: &[String], out: &mut Vec<Bson>) -> bool {
     match value {
         Bson::Array(items) if rest.is_empty() => out.extend(items.iter().cloned()),
         _ if rest.is_empty() => out.push(value.clone()),
-        Bson::Document(inner) => visit_local(inner, rest, out),
+        Bson::Document(inner) => return visit_local(inner, rest, out),
         Bson::Array(items) => {
             for item in items {
                 if let Bson::Document(inner) = item {
@@ -344,8 +345,9 @@ fn visit_local_value(value: &Bson, rest: &[String], out: &mut Vec<Bson>) {
                 }
             }
         }
-        _ => {}
+        _ => return false,
     }
+    true
 }
 
 /// The values a foreign document matches on, with query semantics: arrays match through

@@ -366,10 +366,7 @@ impl Stage {
             }
             Stage::Bucket(group) => {
                 let mut out = group.run(docs, vars)?;
-                out.sort_by(|a, b| {
-                    let id = |doc: &Document| doc.get("_id").cloned().unwrap_or(Bson::Null);
-                    crate::value::compare_values(&id(a), &id(b))
-                });
+                group::sort_by_id(&mut out);
                 Ok(out)
             }
             Stage::SetWindowFields(stage) => stage.run(docs, vars),

@@ -144,7 +144,7 @@ pub(super) fn bitwise(op: ArithOp, args: Vec<Option<Bson>>) -> Result<Option<Bso
     let mut values = Vec::with_capacity(args.len());
     for arg in args {
         match arg {
-            value if is_nullish(value.as_ref()) => return Ok(Some(Bson::Null)),
+            None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(Bson::Null)),
             Some(Bson::Int32(v)) => values.push(i64::from(v)),
             Some(Bson::Int64(v)) => {
                 long = true;
@@ -156,7 +156,6 @@ pub(super) fn bitwise(op: ArithOp, args: Vec<Option<Bson>>) -> Result<Option<Bso
                     crate::value::type_name(&other)
                 )))
             }
-            None => return Ok(Some(Bson::Null)),
         }
     }
     let result = match op {
