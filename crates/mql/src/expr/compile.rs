@@ -3,7 +3,7 @@
 
 use bson::{Bson, Document};
 
-use super::{arith, array, convert, date, multi, object, string};
+use super::{arith, array, convert, date, multi, object, quantile, string};
 use super::{CmpOp, Let, Node, Op, Special, Switch, Var};
 use crate::error::{MqlError, Result};
 use crate::limits::MAX_DEPTH;
@@ -343,6 +343,11 @@ fn builder(name: &str) -> Option<Builder> {
         "$firstN" | "$lastN" | "$minN" | "$maxN" => |cc, name, operand| {
             let pick = multi::Pick::named(name).unwrap_or(multi::Pick::First);
             special(Special::PickN(multi::NSpec::compile(cc, pick, operand)?))
+        },
+        "$percentile" | "$median" => |cc, name, operand| {
+            special(Special::Quantile(quantile::QuantileSpec::compile(
+                cc, name, operand,
+            )?))
         },
         "$zip" => |cc, _, operand| special(Special::Zip(multi::ZipSpec::compile(cc, operand)?)),
         "$sortArray" => |cc, _, operand| {

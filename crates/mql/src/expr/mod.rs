@@ -10,6 +10,7 @@ mod convert;
 mod date;
 mod multi;
 mod object;
+mod quantile;
 mod string;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ pub(crate) use compile::Compiler;
 pub(crate) use date::{add_in_utc, is_time_unit};
 pub(crate) use multi::{validate_n, Pick, PickN};
 pub(crate) use object::merge_into;
+pub(crate) use quantile::{accumulator_input, sample, Quantiles};
 
 /// A compiled aggregation expression.
 #[derive(Debug, Clone)]
@@ -225,6 +227,7 @@ pub(crate) enum Special {
     PickN(multi::NSpec),
     SortArray(multi::SortArraySpec),
     Zip(multi::ZipSpec),
+    Quantile(quantile::QuantileSpec),
     GetField(object::GetFieldSpec),
     SetField(object::SetFieldSpec),
 }
@@ -333,6 +336,7 @@ impl Special {
             Special::PickN(spec) => spec.eval(cx),
             Special::SortArray(spec) => spec.eval(cx),
             Special::Zip(spec) => spec.eval(cx),
+            Special::Quantile(spec) => spec.eval(cx),
             Special::GetField(spec) => spec.eval(cx),
             Special::SetField(spec) => spec.eval(cx),
         }

@@ -9,8 +9,8 @@ use bson::{Bson, Document};
 
 use crate::error::{MqlError, Result};
 use crate::expr::{
-    add_numbers, approximate_size, extreme_of, merge_into, validate_n, Expr, Num, Pick, PickN,
-    ValueSet, Variables,
+    accumulator_input, add_numbers, approximate_size, extreme_of, merge_into, sample, validate_n,
+    Expr, Num, Pick, PickN, Quantiles, ValueSet, Variables,
 };
 use crate::limits::MAX_DOCUMENT_BYTES;
 use crate::sort::SortSpec;
@@ -44,6 +44,8 @@ enum AccOp {
         bottom: bool,
         single: bool,
     },
+    /// `$percentile` and `$median`.
+    Quantile,
 }
 
 fn accumulator(name: &str) -> Option<AccOp> {
@@ -76,6 +78,7 @@ fn accumulator(name: &str) -> Option<AccOp> {
             bottom: true,
             single: false,
         },
+        "$percentile" | "$median" => AccOp::Quantile,
         other => AccOp::PickN(Pick::named(other)?),
     })
 }
@@ -92,6 +95,8 @@ struct Accumulator {
     n: Option<Expr>,
     /// `sortBy` of `$top` and the others.
     sort: Option<TopSort>,
+    /// What `$percentile` and `$median` compute.
+    quantiles: Option<Quantiles>,
 }
 
 /// The order of `$top`, `$topN`, `$bottom` and `$bottomN`: each sort field's value is read as
@@ -174,6 +179,8 @@ enum State {
         items: Vec<(Document, Bson)>,
         bytes: usize,
     },
+    /// The numbers seen, as doubles.
+    Quantile(Box<Quantiles>, Vec<f64>),
 }
 
 impl Group {
@@ -216,6 +223,7 @@ impl Group {
                 expr: Expr::compile(&Bson::Int32(1))?,
                 n: None,
                 sort: None,
+                quantiles: None,
             }],
             needs_key: false,
         })
@@ -324,7 +332,12 @@ impl WindowAccumulator {
                 }
                 added += 1;
             }
-            emit(finish(state.clone()))?;
+            emit(match &mut state {
+                // Sorting in place keeps the samples sorted but for the ones added since, which
+                // the run-detecting stable sort merges in linear time: no copy per document.
+                State::Quantile(quantiles, samples) => quantiles.finish(samples),
+                other => finish(other.clone()),
+            })?;
         }
         Ok(())
     }
@@ -487,6 +500,18 @@ fn compile_accumulator(field: &str, value: &Bson) -> Result<Accumulator> {
     if let AccOp::PickN(_) | AccOp::TopBottom { .. } = op {
         return compile_several(field, name, op, argument);
     }
+    if op == AccOp::Quantile {
+        let (input, quantiles) = accumulator_input(name, argument)?;
+        return Ok(Accumulator {
+            field: field.to_owned(),
+            op,
+            name: name.to_owned(),
+            expr: Expr::compile(&input)?,
+            n: None,
+            sort: None,
+            quantiles: Some(quantiles),
+        });
+    }
     if let Bson::Array(_) = argument {
         return Err(MqlError::parse(format!(
             "the `{name}` accumulator is a unary operator and takes no array argument"
@@ -509,6 +534,7 @@ fn compile_accumulator(field: &str, value: &Bson) -> Result<Accumulator> {
         expr,
         n: None,
         sort: None,
+        quantiles: None,
     })
 }
 
@@ -555,6 +581,7 @@ fn compile_several(field: &str, name: &str, op: AccOp, argument: &Bson) -> Resul
         expr: value.ok_or_else(|| missing(value_name))?,
         n,
         sort,
+        quantiles: None,
     })
 }
 
@@ -591,6 +618,12 @@ fn initial(acc: &Accumulator, group_key: &Bson, vars: &Variables) -> Result<Stat
             items: Vec::new(),
             bytes: 0,
         },
+        AccOp::Quantile => State::Quantile(
+            Box::new(acc.quantiles.clone().ok_or_else(|| {
+                MqlError::bad_value(format!("`{}` has no percentiles", acc.name))
+            })?),
+            Vec::new(),
+        ),
     })
 }
 
@@ -664,6 +697,12 @@ fn update(
             }
         }
         State::Merge(doc) => merge_into(doc, value, 0)?,
+        State::Quantile(_, samples) => {
+            if let Some(x) = value.as_ref().and_then(sample) {
+                samples.push(x);
+                return Ok(std::mem::size_of::<f64>());
+            }
+        }
     }
     Ok(0)
 }
@@ -713,6 +752,7 @@ fn finish(state: State) -> Bson {
                 Bson::Array(outputs.collect())
             }
         }
+        State::Quantile(quantiles, mut samples) => quantiles.finish(&mut samples),
     }
 }
 
