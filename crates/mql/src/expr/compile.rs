@@ -23,11 +23,23 @@ pub(crate) enum Arity {
 pub(crate) struct Compiler {
     scope: Vec<String>,
     depth: usize,
+    /// Variables bound to constants for the whole expression.
+    constants: Vec<(String, Bson)>,
 }
 
 impl Compiler {
     pub(crate) fn new() -> Self {
         Self::default()
+    }
+
+    pub(crate) fn with_constants(constants: &[(&str, Bson)]) -> Self {
+        Compiler {
+            constants: constants
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), value.clone()))
+                .collect(),
+            ..Self::default()
+        }
     }
 
     pub(crate) fn compile(&mut self, value: &Bson) -> Result<Node> {
@@ -70,6 +82,13 @@ impl Compiler {
             let mut parts = variable.split('.');
             let name = parts.next().unwrap_or("");
             let path = field_path_parts(parts, text)?;
+            let constant = self.constants.iter().find(|(bound, _)| bound == name);
+            if let Some((_, value)) = constant {
+                return Ok(match super::walk_value(value, &path) {
+                    Some(value) => Node::Const(value),
+                    None => Node::Var(Var::Remove, path),
+                });
+            }
             let var = self.resolve_variable(name)?;
             return Ok(Node::Var(var, path));
         }
@@ -84,7 +103,8 @@ impl Compiler {
 
     fn resolve_variable(&self, name: &str) -> Result<Var> {
         match name {
-            "ROOT" | "CURRENT" => return Ok(Var::Root),
+            "ROOT" => return Ok(Var::Root),
+            "CURRENT" => return Ok(Var::Current),
             "NOW" => return Ok(Var::Now),
             "REMOVE" => return Ok(Var::Remove),
             _ => {}

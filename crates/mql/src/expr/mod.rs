@@ -97,8 +97,28 @@ impl Expr {
     /// Evaluates against `root` (`$$ROOT` and `$$CURRENT`). `Ok(None)` means the result is
     /// missing (a field path to nothing), which differs from `null`.
     pub fn evaluate(&self, root: &Document, variables: &Variables) -> Result<Option<Bson>> {
-        let mut cx = Cx::new(root, variables);
+        let mut cx = Cx::new(root, root, variables);
         self.node.eval(&mut cx)
+    }
+
+    /// Evaluates with `$$CURRENT` (and field paths) on `current`, a document inside `root`:
+    /// `$redact` descending into embedded documents.
+    pub(crate) fn evaluate_in(
+        &self,
+        current: &Document,
+        root: &Document,
+        variables: &Variables,
+    ) -> Result<Option<Bson>> {
+        let mut cx = Cx::new(current, root, variables);
+        self.node.eval(&mut cx)
+    }
+
+    /// Compiles an expression in which the variables `constants` name are bound to constant
+    /// values (`$$KEEP`, `$$PRUNE` and `$$DESCEND` in `$redact`).
+    pub(crate) fn compile_with(value: &Bson, constants: &[(&str, Bson)]) -> Result<Expr> {
+        Ok(Expr {
+            node: Compiler::with_constants(constants).compile(value)?,
+        })
     }
 
     /// The constant this expression always evaluates to, if it is one.
@@ -122,9 +142,10 @@ pub fn truthy(value: Option<&Bson>) -> bool {
     }
 }
 
-/// Evaluation state: the document, the caller's variables and the values of the variables
+/// Evaluation state: the document (`$$CURRENT`, which field paths read, and `$$ROOT`), the caller's variables and the values of the variables
 /// bound by `$let`, `$map`, `$filter` and `$reduce` (indexed by slots fixed at compile time).
 pub(crate) struct Cx<'a> {
+    current: &'a Document,
     root: &'a Document,
     vars: &'a Variables,
     now: bson::DateTime,
@@ -132,8 +153,9 @@ pub(crate) struct Cx<'a> {
 }
 
 impl<'a> Cx<'a> {
-    fn new(root: &'a Document, vars: &'a Variables) -> Self {
+    fn new(current: &'a Document, root: &'a Document, vars: &'a Variables) -> Self {
         Cx {
+            current,
             root,
             vars,
             now: vars.now(),
@@ -156,6 +178,7 @@ impl<'a> Cx<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Var {
     Root,
+    Current,
     Now,
     Remove,
     Local(usize),
@@ -251,7 +274,7 @@ impl Node {
         // nesting level.
         match self {
             Node::Const(value) => Ok(Some(value.clone())),
-            Node::Path(path) => Ok(walk_document(cx.root, path)),
+            Node::Path(path) => Ok(walk_document(cx.current, path)),
             Node::Var(var, path) => eval_var(var, path, cx),
             Node::Object(fields) => eval_object(fields, cx),
             Node::Array(items) => eval_array(items, cx),
@@ -385,6 +408,8 @@ fn eval_var(var: &Var, path: &[String], cx: &mut Cx) -> Result<Option<Bson>> {
     match var {
         Var::Root if path.is_empty() => Ok(Some(Bson::Document(cx.root.clone()))),
         Var::Root => Ok(walk_document(cx.root, path)),
+        Var::Current if path.is_empty() => Ok(Some(Bson::Document(cx.current.clone()))),
+        Var::Current => Ok(walk_document(cx.current, path)),
         Var::Now => Ok(walk_value(&Bson::DateTime(cx.now), path)),
         Var::Remove => Ok(None),
         Var::Local(slot) => Ok(cx

@@ -56,7 +56,7 @@ impl GetFieldSpec {
         if !is_named {
             return Ok(GetFieldSpec {
                 field: cc.compile(operand)?,
-                input: Node::Var(Var::Root, Box::new([])),
+                input: Node::Var(Var::Current, Box::new([])),
             });
         }
         let args = named_args("$getField", operand, &["field", "input"])?;
@@ -67,7 +67,7 @@ impl GetFieldSpec {
         )?)?;
         let input = match args.get(1).copied().flatten() {
             Some(input) => cc.compile(input)?,
-            None => Node::Var(Var::Root, Box::new([])),
+            None => Node::Var(Var::Current, Box::new([])),
         };
         Ok(GetFieldSpec { field, input })
     }

@@ -3,6 +3,7 @@
 
 mod group;
 mod lookup;
+mod redact;
 mod shape;
 mod window;
 
@@ -61,6 +62,7 @@ enum Stage {
     ReplaceRoot(Expr),
     Lookup(Box<lookup::Lookup>),
     Facet(Vec<(String, Pipeline)>),
+    Redact(redact::Redact),
 }
 
 /// `$match`: a query filter, with a top-level `$expr` evaluated here so that it sees the
@@ -168,6 +170,7 @@ fn compile_stage(stage: &Document, depth: usize) -> Result<Stage> {
         "$replaceWith" => Stage::ReplaceRoot(Expr::compile(spec)?),
         "$lookup" => Stage::Lookup(Box::new(lookup::Lookup::compile(as_doc()?, depth)?)),
         "$facet" => Stage::Facet(compile_facet(as_doc()?, depth)?),
+        "$redact" => Stage::Redact(redact::Redact::compile(spec)?),
         "$out" | "$merge" => {
             return Err(MqlError::new(
                 crate::ErrorKind::UnknownOperator,
@@ -382,6 +385,7 @@ impl Stage {
                 .map(|doc| replace_root(expr, &doc, vars))
                 .collect(),
             Stage::Lookup(lookup) => lookup.run(docs, source, vars),
+            Stage::Redact(redact) => redact.run(docs, vars),
             Stage::Facet(facets) => {
                 let mut out = Document::new();
                 for (name, pipeline) in facets {
