@@ -283,16 +283,27 @@ impl Group {
     }
 }
 
-/// One `$group` accumulator run over any list of documents: a window of `$setWindowFields`.
+/// One `$group` accumulator run over any list of documents: a window of `$setWindowFields`,
+/// a bucket of `$bucketAuto`.
 #[derive(Debug, Clone)]
-pub(crate) struct WindowAccumulator(Accumulator);
+pub(crate) struct ListAccumulator(Accumulator);
 
-impl WindowAccumulator {
+impl ListAccumulator {
     /// `name` is the accumulator (`$sum`), `argument` its operand.
-    pub(crate) fn compile(field: &str, name: &str, argument: &Bson) -> Result<WindowAccumulator> {
+    pub(crate) fn compile(field: &str, name: &str, argument: &Bson) -> Result<ListAccumulator> {
         let mut spec = Document::new();
         spec.insert(name, argument.clone());
-        compile_accumulator(field, &Bson::Document(spec)).map(WindowAccumulator)
+        compile_accumulator(field, &Bson::Document(spec)).map(ListAccumulator)
+    }
+
+    /// `field: {<accumulator>: <argument>}`, as in a `$group`.
+    pub(crate) fn compile_field(field: &str, spec: &Bson) -> Result<ListAccumulator> {
+        compile_accumulator(field, spec).map(ListAccumulator)
+    }
+
+    /// The output field.
+    pub(crate) fn field(&self) -> &str {
+        &self.0.field
     }
 
     /// Whether `name` is an accumulator a window can run.
@@ -460,8 +471,6 @@ pub(crate) fn bucket(spec: &Document) -> Result<Group> {
     Group::compile(&group)
 }
 
-/// Orders `$sortByCount` output by count, highest first, keeping first-appearance order
-/// among equal counts.
 /// Orders `$bucket` output by bucket (`_id`), in BSON order.
 pub(crate) fn sort_by_id(docs: &mut [Document]) {
     const NULL: &Bson = &Bson::Null;
@@ -471,6 +480,8 @@ pub(crate) fn sort_by_id(docs: &mut [Document]) {
     });
 }
 
+/// Orders `$sortByCount` output by count, highest first, keeping first-appearance order
+/// among equal counts.
 pub(crate) fn sort_by_count(docs: &mut [Document]) {
     docs.sort_by(|a, b| {
         let count = |doc: &Document| doc.get("count").cloned().unwrap_or(Bson::Null);

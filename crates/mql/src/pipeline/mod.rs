@@ -1,6 +1,7 @@
 //! Aggregation pipelines: stages compiled once, run over a `Vec<Document>` that moves from
 //! stage to stage.
 
+mod bucket_auto;
 mod group;
 mod lookup;
 mod redact;
@@ -55,6 +56,7 @@ enum Stage {
     SortByCount(Box<group::Group>),
     /// `$bucket`: a group by boundaries, sorted by bucket.
     Bucket(Box<group::Group>),
+    BucketAuto(Box<bucket_auto::BucketAuto>),
     SetWindowFields(Box<window::SetWindowFields>),
     /// `$unionWith`: the input, then another collection through a sub-pipeline.
     UnionWith(Box<(String, Pipeline)>),
@@ -150,6 +152,7 @@ fn compile_stage(stage: &Document, depth: usize) -> Result<Stage> {
         "$group" => Stage::Group(Box::new(group::Group::compile(as_doc()?)?)),
         "$sortByCount" => Stage::SortByCount(Box::new(group::Group::count_by(spec)?)),
         "$bucket" => Stage::Bucket(Box::new(group::bucket(as_doc()?)?)),
+        "$bucketAuto" => Stage::BucketAuto(Box::new(bucket_auto::BucketAuto::compile(as_doc()?)?)),
         "$unionWith" => Stage::UnionWith(Box::new(compile_union(spec, depth)?)),
         "$setWindowFields" => {
             Stage::SetWindowFields(Box::new(window::SetWindowFields::compile(as_doc()?)?))
@@ -372,6 +375,7 @@ impl Stage {
                 group::sort_by_id(&mut out);
                 Ok(out)
             }
+            Stage::BucketAuto(stage) => stage.run(docs, vars),
             Stage::SetWindowFields(stage) => stage.run(docs, vars),
             Stage::UnionWith(union) => {
                 let (collection, pipeline) = union.as_ref();

@@ -15,7 +15,7 @@ use std::cmp::Ordering;
 
 use bson::{Bson, Document};
 
-use super::group::{WindowAccumulator, MAX_GROUP_STAGE_BYTES};
+use super::group::{ListAccumulator, MAX_GROUP_STAGE_BYTES};
 use super::lookup::set_path;
 use crate::error::{MqlError, Result};
 use crate::expr::{approximate_size, integral, is_time_unit, Expr, Variables};
@@ -59,7 +59,7 @@ struct Output {
 
 #[derive(Debug, Clone)]
 enum Function {
-    Accumulate(WindowAccumulator),
+    Accumulate(ListAccumulator),
     Rank,
     DenseRank,
     DocumentNumber,
@@ -326,7 +326,7 @@ fn int_or_long(n: usize) -> Bson {
 /// (cumulative totals, the whole partition) take one pass; others read each window, counted
 /// against [`MAX_WINDOW_VISITS`].
 fn accumulate(
-    accumulator: &WindowAccumulator,
+    accumulator: &ListAccumulator,
     docs: &[Document],
     windows: &[(usize, usize)],
     vars: &Variables,
@@ -509,8 +509,8 @@ fn compile_output(field: &str, value: &Bson, sorted: bool, one_sort_field: bool)
         _ if UNSUPPORTED.contains(&name) => {
             return Err(MqlError::unknown_operator(name, "window function"))
         }
-        _ if WindowAccumulator::known(name) => {
-            Function::Accumulate(WindowAccumulator::compile(field, name, argument)?)
+        _ if ListAccumulator::known(name) => {
+            Function::Accumulate(ListAccumulator::compile(field, name, argument)?)
         }
         _ => return Err(MqlError::unknown_operator(name, "window function")),
     };
