@@ -130,6 +130,14 @@ impl Expr {
     }
 }
 
+/// A two-argument arithmetic operator by name (`$subtract`, `$multiply`, `$divide`) with
+/// its expression semantics (types, dates, errors).
+pub(crate) fn arithmetic(name: &str, a: Bson, b: Bson) -> Result<Option<Bson>> {
+    let (op, _) = arith::lookup(name)
+        .ok_or_else(|| MqlError::unknown_operator(name, "expression operator"))?;
+    arith::apply(op, vec![Some(a), Some(b)])
+}
+
 /// Truthiness as `$cond`, `$and` and `$expr` see it: missing, `null`, `undefined`, `false`
 /// and numeric zero are false; everything else (empty strings and arrays included) is true.
 pub fn truthy(value: Option<&Bson>) -> bool {

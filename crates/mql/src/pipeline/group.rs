@@ -46,6 +46,10 @@ enum AccOp {
     },
     /// `$percentile` and `$median`.
     Quantile,
+    /// `$covariancePop` and `$covarianceSamp` (window functions only).
+    Covariance {
+        sample: bool,
+    },
 }
 
 fn accumulator(name: &str) -> Option<AccOp> {
@@ -181,6 +185,70 @@ enum State {
     },
     /// The numbers seen, as doubles.
     Quantile(Box<Quantiles>, Vec<f64>),
+    Covariance(Covariance),
+}
+
+/// Running covariance of `[x, y]` pairs of numbers (Welford's online form, as MongoDB's
+/// `window_function_covariance.cpp`); pairs holding NaN or an infinity are not counted but
+/// make the result NaN or that infinity.
+#[derive(Clone, Debug, Default)]
+struct Covariance {
+    sample: bool,
+    count: u64,
+    sum_x: f64,
+    sum_y: f64,
+    c_xy: f64,
+    non_finite: f64,
+}
+
+impl Covariance {
+    fn add(&mut self, value: Option<&Bson>) {
+        let Some(Bson::Array(pair)) = value else {
+            return;
+        };
+        let number = |value: &Bson| crate::value::number(value).map(|n| n.as_f64());
+        let (Some(x), Some(y), 2) = (
+            pair.first().and_then(number),
+            pair.get(1).and_then(number),
+            pair.len(),
+        ) else {
+            return;
+        };
+        if !x.is_finite() || !y.is_finite() {
+            let positive = x == f64::INFINITY || y == f64::INFINITY;
+            let negative = x == f64::NEG_INFINITY || y == f64::NEG_INFINITY;
+            self.non_finite += if x.is_nan() || y.is_nan() || (positive && negative) {
+                f64::NAN
+            } else if positive {
+                f64::INFINITY
+            } else {
+                f64::NEG_INFINITY
+            };
+            return;
+        }
+        // The means are sums over the count, as the server's running averages keep them.
+        let mean = |sum: f64, count: u64| if count == 0 { 0.0 } else { sum / count as f64 };
+        let delta_x = x - mean(self.sum_x, self.count);
+        self.count += 1;
+        self.sum_x += x;
+        self.sum_y += y;
+        self.c_xy += delta_x * (y - mean(self.sum_y, self.count));
+    }
+
+    fn finish(&self) -> Bson {
+        if self.count == 1 && !self.sample {
+            return Bson::Double(0.0);
+        }
+        let divisor = if self.sample {
+            self.count.saturating_sub(1)
+        } else {
+            self.count
+        };
+        if divisor == 0 {
+            return Bson::Null;
+        }
+        Bson::Double((self.c_xy + self.non_finite) / divisor as f64)
+    }
 }
 
 impl Group {
@@ -294,6 +362,21 @@ impl ListAccumulator {
         let mut spec = Document::new();
         spec.insert(name, argument.clone());
         compile_accumulator(field, &Bson::Document(spec)).map(ListAccumulator)
+    }
+
+    /// `$covariancePop` or `$covarianceSamp`: their argument evaluates to `[x, y]`.
+    pub(crate) fn covariance(field: &str, name: &str, argument: &Bson) -> Result<ListAccumulator> {
+        Ok(ListAccumulator(Accumulator {
+            field: field.to_owned(),
+            op: AccOp::Covariance {
+                sample: name == "$covarianceSamp",
+            },
+            name: name.to_owned(),
+            expr: Expr::compile(argument)?,
+            n: None,
+            sort: None,
+            quantiles: None,
+        }))
     }
 
     /// `field: {<accumulator>: <argument>}`, as in a `$group`.
@@ -635,6 +718,10 @@ fn initial(acc: &Accumulator, group_key: &Bson, vars: &Variables) -> Result<Stat
             })?),
             Vec::new(),
         ),
+        AccOp::Covariance { sample } => State::Covariance(Covariance {
+            sample,
+            ..Covariance::default()
+        }),
     })
 }
 
@@ -708,6 +795,7 @@ fn update(
             }
         }
         State::Merge(doc) => merge_into(doc, value, 0)?,
+        State::Covariance(covariance) => covariance.add(value.as_ref()),
         State::Quantile(_, samples) => {
             if let Some(x) = value.as_ref().and_then(sample) {
                 samples.push(x);
@@ -764,6 +852,7 @@ fn finish(state: State) -> Bson {
             }
         }
         State::Quantile(quantiles, mut samples) => quantiles.finish(&mut samples),
+        State::Covariance(covariance) => covariance.finish(),
     }
 }
 

@@ -7,8 +7,8 @@
 //! `"unbounded"`) or `range: [lower, upper]` (values relative to the current document's single
 //! `sortBy` field, a number, or a date with `unit`); without `window` a function sees the
 //! whole partition. Supported functions: every `$group` accumulator but `$mergeObjects`,
-//! `$rank`, `$denseRank`, `$documentNumber`, `$shift` and `$locf`; the others
-//! (`$derivative`, `$integral`, `$expMovingAvg`, `$covariancePop`, `$covarianceSamp`,
+//! `$covariancePop`, `$covarianceSamp`, `$derivative`, `$rank`, `$denseRank`,
+//! `$documentNumber`, `$shift` and `$locf`; the others (`$integral`, `$expMovingAvg`,
 //! `$linearFill`) are refused by name.
 
 use std::cmp::Ordering;
@@ -18,7 +18,7 @@ use bson::{Bson, Document};
 use super::group::{ListAccumulator, MAX_GROUP_STAGE_BYTES};
 use super::lookup::set_path;
 use crate::error::{MqlError, Result};
-use crate::expr::{approximate_size, integral, is_time_unit, Expr, Variables};
+use crate::expr::{approximate_size, arithmetic, integral, is_time_unit, Expr, Variables};
 use crate::path::FieldPath;
 use crate::sort::SortSpec;
 use crate::value::compare_values;
@@ -30,14 +30,7 @@ const OP: &str = "$setWindowFields";
 pub const MAX_WINDOW_VISITS: usize = 20_000_000;
 
 /// Window functions MongoDB has that this engine refuses.
-const UNSUPPORTED: &[&str] = &[
-    "$derivative",
-    "$integral",
-    "$expMovingAvg",
-    "$covariancePop",
-    "$covarianceSamp",
-    "$linearFill",
-];
+const UNSUPPORTED: &[&str] = &["$integral", "$expMovingAvg", "$linearFill"];
 
 #[derive(Debug, Clone)]
 pub(crate) struct SetWindowFields {
@@ -69,6 +62,12 @@ enum Function {
         default: Option<Expr>,
     },
     Locf(Expr),
+    /// `$derivative`: rise over run between the window's first and last documents, the run
+    /// in `unit`s (milliseconds each) of a date `sortBy`, else in its numbers.
+    Derivative {
+        input: Expr,
+        unit_ms: Option<i64>,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -263,27 +262,100 @@ impl SetWindowFields {
                 }
             }
             Function::Accumulate(accumulator) => {
-                let keys = match &output.window {
-                    Window::Range(..) => Some(self.range_keys(docs, &output.window, vars)?),
-                    Window::Documents(..) => None,
-                };
-                let mut windows = Vec::with_capacity(count);
-                for index in 0..count {
-                    windows.push(match (&output.window, &keys) {
-                        (Window::Documents(lower, upper), _) => {
-                            documents_window(*lower, *upper, index, count)
-                        }
-                        (Window::Range(lower, upper, unit), Some(keys)) => {
-                            range_window(*lower, *upper, unit.as_deref(), keys, index)?
-                        }
-                        _ => (1, 0),
-                    });
-                }
+                let windows = self.windows(output, docs, vars)?;
                 let budget = (visits, self.max_visits);
                 column = accumulate(accumulator, docs, &windows, vars, budget, bytes)?;
             }
+            Function::Derivative { input, unit_ms } => {
+                for (first, last) in self.windows(output, docs, vars)? {
+                    let (Some(left), Some(right)) = (docs.get(first), docs.get(last)) else {
+                        column.push(Bson::Null);
+                        continue;
+                    };
+                    column.push(self.derivative(input, *unit_ms, left, right, vars)?);
+                }
+            }
         }
         Ok(column)
+    }
+
+    /// The window of every document of a partition, as `(first, last)` positions (empty when
+    /// first > last).
+    fn windows(
+        &self,
+        output: &Output,
+        docs: &[Document],
+        vars: &Variables,
+    ) -> Result<Vec<(usize, usize)>> {
+        let count = docs.len();
+        let keys = match &output.window {
+            Window::Range(..) => Some(self.range_keys(docs, &output.window, vars)?),
+            Window::Documents(..) => None,
+        };
+        let mut windows = Vec::with_capacity(count);
+        for index in 0..count {
+            windows.push(match (&output.window, &keys) {
+                (Window::Documents(lower, upper), _) => {
+                    documents_window(*lower, *upper, index, count)
+                }
+                (Window::Range(lower, upper, unit), Some(keys)) => {
+                    range_window(*lower, *upper, unit.as_deref(), keys, index)?
+                }
+                _ => (1, 0),
+            });
+        }
+        Ok(windows)
+    }
+
+    /// `$derivative` between two documents, as MongoDB's `window_function_exec_derivative.cpp`
+    /// computes it: `$subtract` for rise and run, null when the run is zero, `$divide`, then
+    /// `$multiply` by the unit's milliseconds.
+    fn derivative(
+        &self,
+        input: &Expr,
+        unit_ms: Option<i64>,
+        left: &Document,
+        right: &Document,
+        vars: &Variables,
+    ) -> Result<Bson> {
+        let time = |doc: &Document| -> Result<Bson> {
+            let value = match &self.sort_field {
+                Some(field) => field.evaluate(doc, vars)?,
+                None => None,
+            };
+            let fits = match (&value, unit_ms) {
+                (Some(Bson::DateTime(_)), Some(_)) => true,
+                (Some(value), None) => crate::value::number(value).is_some(),
+                _ => false,
+            };
+            if !fits {
+                return Err(MqlError::type_mismatch(match unit_ms {
+                    Some(_) => "`$derivative` with `unit` requires the `sortBy` field to be a date",
+                    None => "`$derivative` without `unit` requires the `sortBy` field to be a number (a date needs `unit`)",
+                }));
+            }
+            Ok(value.unwrap_or(Bson::Null))
+        };
+        let (from, to) = (time(left)?, time(right)?);
+        let run = arithmetic("$subtract", to, from)?.unwrap_or(Bson::Null);
+        let value = |doc: &Document| -> Result<Bson> {
+            Ok(input.evaluate(doc, vars)?.unwrap_or(Bson::Null))
+        };
+        let rise = arithmetic("$subtract", value(right)?, value(left)?)?;
+        if matches!(rise, None | Some(Bson::Null | Bson::Undefined)) {
+            return Err(MqlError::type_mismatch(
+                "`$derivative` input must not be null or missing",
+            ));
+        }
+        if crate::value::number(&run).is_some_and(|run| run.as_f64() == 0.0) {
+            return Ok(Bson::Null);
+        }
+        let rise = rise.unwrap_or(Bson::Null);
+        let mut result = arithmetic("$divide", rise, run)?.unwrap_or(Bson::Null);
+        if let Some(unit_ms) = unit_ms {
+            result = arithmetic("$multiply", result, Bson::Int64(unit_ms))?.unwrap_or(Bson::Null);
+        }
+        Ok(result)
     }
 
     /// The `sortBy` value of every document, as a number (or a date's milliseconds with a
@@ -506,6 +578,22 @@ fn compile_output(field: &str, value: &Bson, sorted: bool, one_sort_field: bool)
             }
             Function::Locf(Expr::compile(argument)?)
         }
+        "$covariancePop" | "$covarianceSamp" => {
+            Function::Accumulate(ListAccumulator::covariance(field, name, argument)?)
+        }
+        "$derivative" => {
+            if !one_sort_field {
+                return Err(MqlError::parse(format!(
+                    "`{OP}`: `{name}` requires `sortBy` with exactly one field"
+                )));
+            }
+            if window.is_none() {
+                return Err(MqlError::parse(format!(
+                    "`{name}` requires explicit window bounds"
+                )));
+            }
+            compile_derivative(argument)?
+        }
         _ if UNSUPPORTED.contains(&name) => {
             return Err(MqlError::unknown_operator(name, "window function"))
         }
@@ -522,6 +610,49 @@ fn compile_output(field: &str, value: &Bson, sorted: bool, one_sort_field: bool)
         path: path.parts().to_vec(),
         function,
         window,
+    })
+}
+
+/// `{input, unit}`; the unit must be a week or shorter, since longer ones vary in length.
+fn compile_derivative(argument: &Bson) -> Result<Function> {
+    let op = "$derivative";
+    let Bson::Document(spec) = argument else {
+        return Err(MqlError::parse(format!("`{op}` requires an object")));
+    };
+    let mut input = None;
+    let mut unit_ms = None;
+    for (key, value) in spec {
+        match key.as_str() {
+            "input" => input = Some(Expr::compile(value)?),
+            "unit" => {
+                let ms = match value {
+                    Bson::String(unit) => match unit.as_str() {
+                        "week" => Some(604_800_000),
+                        "day" => Some(86_400_000),
+                        "hour" => Some(3_600_000),
+                        "minute" => Some(60_000),
+                        "second" => Some(1_000),
+                        "millisecond" => Some(1),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                unit_ms = Some(ms.ok_or_else(|| {
+                    MqlError::bad_value(format!(
+                        "`{op}` requires `unit` to be \"week\" or a shorter unit (day, hour, minute, second, millisecond), found {value}"
+                    ))
+                })?);
+            }
+            other => {
+                return Err(MqlError::parse(format!(
+                    "`{op}` found an unknown argument `{other}`"
+                )))
+            }
+        }
+    }
+    Ok(Function::Derivative {
+        input: input.ok_or_else(|| MqlError::parse(format!("`{op}` requires `input`")))?,
+        unit_ms,
     })
 }
 
