@@ -8,8 +8,8 @@
 //! `sortBy` field, a number, or a date with `unit`); without `window` a function sees the
 //! whole partition. Supported functions: every `$group` accumulator but `$mergeObjects`,
 //! `$covariancePop`, `$covarianceSamp`, `$derivative`, `$rank`, `$denseRank`,
-//! `$documentNumber`, `$shift` and `$locf`; the others (`$integral`, `$expMovingAvg`,
-//! `$linearFill`) are refused by name.
+//! `$documentNumber`, `$shift`, `$locf` and `$linearFill`; the others (`$integral`,
+//! `$expMovingAvg`) are refused by name.
 
 use std::cmp::Ordering;
 
@@ -30,7 +30,7 @@ const OP: &str = "$setWindowFields";
 pub const MAX_WINDOW_VISITS: usize = 20_000_000;
 
 /// Window functions MongoDB has that this engine refuses.
-const UNSUPPORTED: &[&str] = &["$integral", "$expMovingAvg", "$linearFill"];
+const UNSUPPORTED: &[&str] = &["$integral", "$expMovingAvg"];
 
 #[derive(Debug, Clone)]
 pub(crate) struct SetWindowFields {
@@ -62,6 +62,8 @@ enum Function {
         default: Option<Expr>,
     },
     Locf(Expr),
+    /// `$linearFill`: nulls between two numbers interpolated along the `sortBy` field.
+    LinearFill(Expr),
     /// `$derivative`: rise over run between the window's first and last documents, the run
     /// in `unit`s (milliseconds each) of a date `sortBy`, else in its numbers.
     Derivative {
@@ -266,6 +268,7 @@ impl SetWindowFields {
                 let budget = (visits, self.max_visits);
                 column = accumulate(accumulator, docs, &windows, vars, budget, bytes)?;
             }
+            Function::LinearFill(input) => column = self.linear_fill(input, docs, vars)?,
             Function::Derivative { input, unit_ms } => {
                 for (first, last) in self.windows(output, docs, vars)? {
                     let (Some(left), Some(right)) = (docs.get(first), docs.get(last)) else {
@@ -305,6 +308,95 @@ impl SetWindowFields {
             });
         }
         Ok(windows)
+    }
+
+    /// `$linearFill` over a partition, as MongoDB's `window_function_exec_linear_fill.cpp`:
+    /// values must be numbers or nullish, `sortBy` values numbers or dates (not both) and never
+    /// repeated; a null between two numbers becomes `y1 + (x - x1) * ((y2 - y1) / (x2 - x1))`
+    /// in expression arithmetic, other nulls stay null.
+    fn linear_fill(&self, input: &Expr, docs: &[Document], vars: &Variables) -> Result<Vec<Bson>> {
+        let op = "$linearFill";
+        let mut points: Vec<(Bson, Option<Bson>)> = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let value = match input.evaluate(doc, vars)? {
+                None | Some(Bson::Null | Bson::Undefined) => None,
+                Some(value) if crate::value::is_number(&value) => Some(value),
+                Some(other) => {
+                    return Err(MqlError::type_mismatch(format!(
+                        "`{op}`: the value to fill must be a number or null, found {}",
+                        crate::value::type_name(&other)
+                    )))
+                }
+            };
+            let x = match &self.sort_field {
+                Some(field) => field.evaluate(doc, vars)?,
+                None => None,
+            };
+            let x = match x {
+                Some(x) if crate::value::is_number(&x) || matches!(x, Bson::DateTime(_)) => x,
+                other => {
+                    return Err(MqlError::type_mismatch(format!(
+                        "`{op}`: the `sortBy` field must be a number or a date, found {}",
+                        other.as_ref().map_or("missing", crate::value::type_name)
+                    )))
+                }
+            };
+            if let Some((previous, _)) = points.last() {
+                if matches!(previous, Bson::DateTime(_)) != matches!(x, Bson::DateTime(_)) {
+                    return Err(MqlError::type_mismatch(format!(
+                        "`{op}`: the `sortBy` field mixes numbers and dates"
+                    )));
+                }
+                if compare_values(previous, &x) == Ordering::Equal {
+                    return Err(MqlError::bad_value(format!(
+                        "`{op}`: there can be no repeated values in the `sortBy` field"
+                    )));
+                }
+            }
+            points.push((x, value));
+        }
+        // The next known point after each position.
+        let mut next: Vec<Option<usize>> = vec![None; points.len()];
+        let mut seen = None;
+        for (index, (_, value)) in points.iter().enumerate().rev() {
+            if let Some(slot) = next.get_mut(index) {
+                *slot = seen;
+            }
+            if value.is_some() {
+                seen = Some(index);
+            }
+        }
+        let mut column = Vec::with_capacity(points.len());
+        let mut previous: Option<usize> = None;
+        for (index, (x, value)) in points.iter().enumerate() {
+            if let Some(value) = value {
+                previous = Some(index);
+                column.push(value.clone());
+                continue;
+            }
+            let known = |at: Option<usize>| {
+                at.and_then(|at| points.get(at))
+                    .and_then(|(x, y)| y.as_ref().map(|y| (x.clone(), y.clone())))
+            };
+            let after = next.get(index).copied().flatten();
+            let (Some((x1, y1)), Some((x2, y2))) = (known(previous), known(after)) else {
+                column.push(Bson::Null);
+                continue;
+            };
+            let value = |v: Option<Bson>| v.unwrap_or(Bson::Null);
+            let slope = arithmetic(
+                "$divide",
+                value(arithmetic("$subtract", y2, y1.clone())?),
+                value(arithmetic("$subtract", x2, x1.clone())?),
+            )?;
+            let offset = arithmetic(
+                "$multiply",
+                value(arithmetic("$subtract", x.clone(), x1)?),
+                value(slope),
+            )?;
+            column.push(value(arithmetic("$add", y1, value(offset))?));
+        }
+        Ok(column)
     }
 
     /// `$derivative` between two documents, as MongoDB's `window_function_exec_derivative.cpp`
@@ -577,6 +669,17 @@ fn compile_output(field: &str, value: &Bson, sorted: bool, one_sort_field: bool)
                 return Err(no_window(name));
             }
             Function::Locf(Expr::compile(argument)?)
+        }
+        "$linearFill" => {
+            if !one_sort_field {
+                return Err(MqlError::parse(format!(
+                    "`{OP}`: `{name}` requires `sortBy` with exactly one field"
+                )));
+            }
+            if window.is_some() {
+                return Err(no_window(name));
+            }
+            Function::LinearFill(Expr::compile(argument)?)
         }
         "$covariancePop" | "$covarianceSamp" => {
             Function::Accumulate(ListAccumulator::covariance(field, name, argument)?)
