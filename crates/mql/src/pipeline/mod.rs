@@ -65,6 +65,8 @@ enum Stage {
     Lookup(Box<lookup::Lookup>),
     Facet(Vec<(String, Pipeline)>),
     Redact(redact::Redact),
+    /// A stage MongoDB rewrites into other stages (`$fill`), run as they are.
+    Rewritten(Box<Pipeline>),
 }
 
 /// `$match`: a query filter, with a top-level `$expr` evaluated here so that it sees the
@@ -174,6 +176,7 @@ fn compile_stage(stage: &Document, depth: usize) -> Result<Stage> {
         "$lookup" => Stage::Lookup(Box::new(lookup::Lookup::compile(as_doc()?, depth)?)),
         "$facet" => Stage::Facet(compile_facet(as_doc()?, depth)?),
         "$redact" => Stage::Redact(redact::Redact::compile(spec)?),
+        "$fill" => Stage::Rewritten(Box::new(compile_fill(as_doc()?, depth)?)),
         "$out" | "$merge" => {
             return Err(MqlError::new(
                 crate::ErrorKind::UnknownOperator,
@@ -188,6 +191,119 @@ fn compile_stage(stage: &Document, depth: usize) -> Result<Stage> {
         }
         other => return Err(MqlError::unknown_operator(other, "pipeline stage")),
     })
+}
+
+/// `$fill`, rewritten as MongoDB's `document_source_fill.cpp` does: `method` outputs become
+/// one `$setWindowFields` (`$locf` or `$linearFill` of the field, with `sortBy` and the
+/// partition), `value` outputs then one `$addFields` of `{$ifNull: ["$field", value]}`.
+fn compile_fill(spec: &Document, depth: usize) -> Result<Pipeline> {
+    let op = "$fill";
+    let mut window = Document::new();
+    let mut output = None;
+    for (key, value) in spec {
+        match key.as_str() {
+            "sortBy" => {
+                window.insert("sortBy", value.clone());
+            }
+            "partitionBy" => {
+                if spec.contains_key("partitionByFields") {
+                    return Err(MqlError::parse(format!(
+                        "`{op}` takes at most one of `partitionBy` and `partitionByFields`"
+                    )));
+                }
+                if !matches!(value, Bson::String(_) | Bson::Document(_)) {
+                    return Err(MqlError::parse(format!(
+                        "`{op}` requires `partitionBy` to be a string or an object"
+                    )));
+                }
+                window.insert("partitionBy", value.clone());
+            }
+            "partitionByFields" => {
+                let Bson::Array(fields) = value else {
+                    return Err(MqlError::parse(format!(
+                        "`{op}` requires `partitionByFields` to be an array of field names"
+                    )));
+                };
+                let mut by = Document::new();
+                for field in fields {
+                    let Bson::String(field) = field else {
+                        return Err(MqlError::parse(format!(
+                            "`{op}` requires `partitionByFields` to be an array of field names"
+                        )));
+                    };
+                    crate::path::FieldPath::parse(field)?;
+                    by.insert(field.clone(), format!("${field}"));
+                }
+                window.insert("partitionBy", by);
+            }
+            "output" => output = Some(value),
+            other => {
+                return Err(MqlError::parse(format!(
+                    "`{op}` found an unknown argument `{other}`"
+                )))
+            }
+        }
+    }
+    let fields = match output {
+        Some(Bson::Document(fields)) if !fields.is_empty() => fields,
+        _ => {
+            return Err(MqlError::parse(format!(
+                "`{op}` requires `output` to be an object with at least one field"
+            )))
+        }
+    };
+    let mut methods = Document::new();
+    let mut values = Document::new();
+    for (field, spec) in fields {
+        let Bson::Document(spec) = spec else {
+            return Err(MqlError::parse(format!(
+                "`{op}`: output `{field}` must be an object with `method` or `value`"
+            )));
+        };
+        if let Some(unknown) = spec.keys().find(|key| *key != "method" && *key != "value") {
+            return Err(MqlError::parse(format!(
+                "`{op}`: output `{field}` found an unknown argument `{unknown}`"
+            )));
+        }
+        match (spec.get("method"), spec.get("value")) {
+            (Some(_), Some(_)) => return Err(MqlError::parse(format!(
+                "`{op}`: output `{field}` must have exactly one of `method` or `value`, not both"
+            ))),
+            (Some(Bson::String(method)), None) if method == "locf" || method == "linear" => {
+                let function = if method == "locf" {
+                    "$locf"
+                } else {
+                    "$linearFill"
+                };
+                methods.insert(field.clone(), bson::doc! { function: format!("${field}") });
+            }
+            (Some(other), None) => {
+                return Err(MqlError::bad_value(format!(
+                    "`{op}`: `method` must be \"locf\" or \"linear\", found {other}"
+                )))
+            }
+            (None, Some(value)) => {
+                values.insert(
+                    field.clone(),
+                    bson::doc! { "$ifNull": [format!("${field}"), value.clone()] },
+                );
+            }
+            (None, None) => {
+                return Err(MqlError::parse(format!(
+                    "`{op}`: output `{field}` must have `method` or `value`"
+                )))
+            }
+        }
+    }
+    let mut stages = Vec::new();
+    if !methods.is_empty() {
+        window.insert("output", methods);
+        stages.push(bson::doc! { "$setWindowFields": window });
+    }
+    if !values.is_empty() {
+        stages.push(bson::doc! { "$addFields": values });
+    }
+    Pipeline::compile_nested(&stages, depth)
 }
 
 fn compile_match(spec: &Document) -> Result<MatchStage> {
@@ -390,6 +506,7 @@ impl Stage {
                 .collect(),
             Stage::Lookup(lookup) => lookup.run(docs, source, vars),
             Stage::Redact(redact) => redact.run(docs, vars),
+            Stage::Rewritten(pipeline) => pipeline.run_pinned(docs, source, vars),
             Stage::Facet(facets) => {
                 let mut out = Document::new();
                 for (name, pipeline) in facets {
