@@ -521,7 +521,7 @@ impl Decimal {
         }
     }
 
-    fn is_negative(self) -> bool {
+    pub(crate) fn is_negative(self) -> bool {
         match self {
             Decimal::NaN => false,
             Decimal::Infinite { negative } | Decimal::Finite { negative, .. } => negative,

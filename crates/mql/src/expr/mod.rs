@@ -150,8 +150,9 @@ pub fn truthy(value: Option<&Bson>) -> bool {
     }
 }
 
-/// Evaluation state: the document (`$$CURRENT`, which field paths read, and `$$ROOT`), the caller's variables and the values of the variables
-/// bound by `$let`, `$map`, `$filter` and `$reduce` (indexed by slots fixed at compile time).
+/// Evaluation state: the document (`$$CURRENT`, which field paths read, and `$$ROOT`), the
+/// caller's variables and the values of the variables bound by `$let`, `$map`, `$filter` and
+/// `$reduce` (indexed by slots fixed at compile time).
 pub(crate) struct Cx<'a> {
     current: &'a Document,
     root: &'a Document,

@@ -11,6 +11,9 @@
 //!   (every centroid holds one value) and an approximation of it beyond;
 //! - with no numbers, `$percentile` gives one null per `p` and `$median` null.
 
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
 use bson::Bson;
 
 use super::compile::{named_args, required, Compiler};
@@ -63,11 +66,9 @@ impl Quantiles {
         ))
     }
 
-    /// The result over `samples` (numbers as doubles, NaN already left out); sorts them, with
-    /// a stable sort that finds sorted runs, so that samples sorted by an earlier call cost a
-    /// merge rather than a new sort.
+    /// The result over `samples` (numbers as doubles, NaN already left out); sorts them.
     pub(crate) fn finish(&self, samples: &mut [f64]) -> Bson {
-        samples.sort_by(f64::total_cmp);
+        samples.sort_unstable_by(f64::total_cmp);
         let values = self
             .ps
             .iter()
@@ -76,6 +77,21 @@ impl Quantiles {
                 None => Bson::Null,
             });
         self.format(values)
+    }
+
+    /// An empty running computation of these percentiles.
+    pub(crate) fn running(&self) -> RunningQuantiles {
+        RunningQuantiles {
+            quantiles: self.clone(),
+            running: self
+                .ps
+                .iter()
+                .map(|&p| Running {
+                    p,
+                    ..Running::default()
+                })
+                .collect(),
+        }
     }
 
     /// The result when every percentile is `value`: the input was one number.
@@ -132,27 +148,127 @@ fn percentiles(op: &str, p: &Bson) -> Result<Vec<f64>> {
         .collect()
 }
 
-/// The `p` percentile of `sorted` (ascending, no NaN); `None` when it is empty.
-fn percentile(sorted: &[f64], p: f64, continuous: bool) -> Option<f64> {
-    let last = sorted.len().checked_sub(1)?;
+/// Where the `p` percentile of `n` values lies, by 0-based rank in ascending order: the ranks
+/// of the two values it reads (the same one for `discrete`, or when the rank is whole) and the
+/// rank itself; `None` when `n` is 0.
+fn ranks(n: usize, p: f64, continuous: bool) -> Option<(usize, usize, f64)> {
+    let last = n.checked_sub(1)?;
     if !continuous {
         let rank = if p >= 1.0 {
             last
         } else {
             // `n·p` is at most `n`, so the cast cannot overflow.
-            ((sorted.len() as f64 * p).ceil() as usize)
-                .saturating_sub(1)
-                .min(last)
+            ((n as f64 * p).ceil() as usize).saturating_sub(1).min(last)
         };
-        return sorted.get(rank).copied();
+        return Some((rank, rank, rank as f64));
     }
     let rank = p * last as f64;
-    let (floor, ceil) = (rank.floor() as usize, rank.ceil() as usize);
-    let (low, high) = (*sorted.get(floor)?, *sorted.get(ceil.min(last))?);
+    let floor = (rank.floor() as usize).min(last);
+    Some((floor, (rank.ceil() as usize).min(last), rank))
+}
+
+/// The percentile from the values at its two ranks: next to an infinity it is that infinity
+/// (the lower one first), else the linear interpolation.
+fn between((floor, ceil, rank): (usize, usize, f64), low: f64, high: f64) -> f64 {
     if low == f64::NEG_INFINITY || high == f64::INFINITY || floor == ceil {
-        return Some(if low == f64::NEG_INFINITY { low } else { high });
+        return if low == f64::NEG_INFINITY { low } else { high };
     }
-    Some((ceil as f64 - rank) * low + (rank - floor as f64) * high)
+    (ceil as f64 - rank) * low + (rank - floor as f64) * high
+}
+
+/// The `p` percentile of `sorted` (ascending, no NaN); `None` when it is empty.
+fn percentile(sorted: &[f64], p: f64, continuous: bool) -> Option<f64> {
+    let at = ranks(sorted.len(), p, continuous)?;
+    Some(between(at, *sorted.get(at.0)?, *sorted.get(at.1)?))
+}
+
+/// A double ordered by `total_cmp`, for the heaps of [`Running`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Total(f64);
+
+impl Eq for Total {}
+
+impl PartialOrd for Total {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Total {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// One percentile of a set that only grows (a window from the partition's first document):
+/// `lower` holds the values up to the percentile's first rank, `upper` the others, so that a
+/// value costs `O(log n)` instead of a sort.
+#[derive(Debug, Clone, Default)]
+struct Running {
+    p: f64,
+    lower: BinaryHeap<Total>,
+    upper: BinaryHeap<Reverse<Total>>,
+}
+
+impl Running {
+    fn insert(&mut self, value: f64, continuous: bool) {
+        match self.lower.peek() {
+            Some(top) if Total(value) < *top => self.lower.push(Total(value)),
+            _ => self.upper.push(Reverse(Total(value))),
+        }
+        let n = self.lower.len() + self.upper.len();
+        let wanted = ranks(n, self.p, continuous).map_or(0, |(floor, _, _)| floor + 1);
+        while self.lower.len() > wanted {
+            if let Some(top) = self.lower.pop() {
+                self.upper.push(Reverse(top));
+            }
+        }
+        while self.lower.len() < wanted {
+            match self.upper.pop() {
+                Some(Reverse(least)) => self.lower.push(least),
+                None => break,
+            }
+        }
+    }
+
+    fn value(&self, continuous: bool) -> Option<f64> {
+        let n = self.lower.len() + self.upper.len();
+        let at = ranks(n, self.p, continuous)?;
+        let low = self.lower.peek()?.0;
+        let high = if at.1 > at.0 {
+            self.upper.peek().map_or(low, |Reverse(least)| least.0)
+        } else {
+            low
+        };
+        Some(between(at, low, high))
+    }
+}
+
+/// [`Quantiles`] over a set that only grows, one [`Running`] per percentile.
+#[derive(Debug, Clone)]
+pub(crate) struct RunningQuantiles {
+    quantiles: Quantiles,
+    running: Vec<Running>,
+}
+
+impl RunningQuantiles {
+    pub(crate) fn insert(&mut self, value: f64) {
+        for running in &mut self.running {
+            running.insert(value, self.quantiles.continuous);
+        }
+    }
+
+    pub(crate) fn value(&self) -> Bson {
+        let continuous = self.quantiles.continuous;
+        self.quantiles.format(
+            self.running
+                .iter()
+                .map(|running| match running.value(continuous) {
+                    Some(value) => Bson::Double(value),
+                    None => Bson::Null,
+                }),
+        )
+    }
 }
 
 /// `$percentile` and `$median` as expressions: over the numbers of an array, or one number.
@@ -230,6 +346,44 @@ mod tests {
             at(&[f64::NEG_INFINITY, f64::INFINITY], 0.5, true),
             Some(f64::NEG_INFINITY)
         );
+    }
+
+    #[test]
+    fn running_percentiles_agree_with_sorting() {
+        let values = [
+            5.0,
+            -1.0,
+            3.5,
+            3.5,
+            8.0,
+            f64::INFINITY,
+            0.0,
+            -7.25,
+            2.0,
+            f64::NEG_INFINITY,
+            4.0,
+            1.0,
+        ];
+        for continuous in [false, true] {
+            for p in [0.0, 0.1, 0.25, 0.5, 0.51, 0.9, 1.0] {
+                let mut running = Running {
+                    p,
+                    ..Running::default()
+                };
+                for (count, &value) in values.iter().enumerate() {
+                    running.insert(value, continuous);
+                    let expected = at(&values[..=count], p, continuous);
+                    let got = running.value(continuous);
+                    assert!(
+                        got == expected
+                            || got
+                                .zip(expected)
+                                .is_some_and(|(a, b)| a.is_nan() && b.is_nan()),
+                        "p {p} continuous {continuous} after {count}: {got:?} vs {expected:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use bson::{Bson, Document};
 use super::group::ListAccumulator;
 use crate::decimal::Decimal;
 use crate::error::{MqlError, Result};
-use crate::expr::{Expr, Variables};
+use crate::expr::{arithmetic, Expr, Variables};
 use crate::value::compare_values;
 
 const OP: &str = "$bucketAuto";
@@ -164,28 +164,18 @@ fn compile_group_by(value: &Bson) -> Result<Expr> {
 }
 
 fn bucket_count(value: &Bson) -> Result<usize> {
-    let count = match value {
-        Bson::Int32(count) => i64::from(*count),
-        Bson::Int64(count) => i32::try_from(*count).map(i64::from).map_err(|_| {
-            MqlError::bad_value(format!(
-                "`{OP}` requires `buckets` to fit a 32-bit integer, found {count}"
-            ))
-        })?,
-        other if crate::value::is_number(other) => {
-            let count = crate::expr::integral(OP, "`buckets`", Some(other))?;
-            i32::try_from(count).map(i64::from).map_err(|_| {
-                MqlError::bad_value(format!(
-                    "`{OP}` requires `buckets` to fit a 32-bit integer, found {count}"
-                ))
-            })?
-        }
-        other => {
-            return Err(MqlError::type_mismatch(format!(
-                "`{OP}` requires `buckets` to be a number, found {}",
-                crate::value::type_name(other)
-            )))
-        }
-    };
+    if !crate::value::is_number(value) {
+        return Err(MqlError::type_mismatch(format!(
+            "`{OP}` requires `buckets` to be a number, found {}",
+            crate::value::type_name(value)
+        )));
+    }
+    let count = crate::expr::integral(OP, "`buckets`", Some(value))?;
+    let count = i32::try_from(count).map_err(|_| {
+        MqlError::bad_value(format!(
+            "`{OP}` requires `buckets` to fit a 32-bit integer, found {count}"
+        ))
+    })?;
     if count <= 0 {
         return Err(MqlError::bad_value(format!(
             "`{OP}` requires `buckets` to be greater than 0, found {count}"
@@ -311,28 +301,50 @@ impl Granularity {
         }))
     }
 
-    /// A key must be a non-negative number. Infinity is refused too: no series reaches it.
+    /// A key must be a non-negative number. Infinities are refused too, and positive keys
+    /// below 1e-300: the server's rounding loops never end on either (its multiplier reaches
+    /// infinity or zero).
     fn check(&self, key: &Bson) -> Result<()> {
-        let Some(value) = number(key) else {
-            return Err(MqlError::type_mismatch(format!(
-                "`{OP}` can specify a `granularity` with numeric boundaries only, but found a value of type {}",
-                crate::value::type_name(key)
-            )));
+        let numeric = |what: &str| {
+            MqlError::bad_value(format!(
+                "`{OP}` can specify a `granularity` with {what} only, but found {key}"
+            ))
         };
-        if value.is_nan() {
-            return Err(MqlError::bad_value(format!(
-                "`{OP}` can specify a `granularity` with numeric boundaries only, but found NaN"
-            )));
+        let (negative, nan, infinite, tiny) = match key {
+            Bson::Decimal128(decimal) => {
+                let decimal = Decimal::from_bytes(decimal.bytes());
+                let tiny = Decimal::from_f64_digits(1e-300, 1);
+                let magnitude = decimal.abs();
+                (
+                    decimal.is_negative() && !decimal.is_zero(),
+                    matches!(decimal, Decimal::NaN),
+                    matches!(decimal, Decimal::Infinite { .. }),
+                    !decimal.is_zero() && magnitude.compare(tiny) == Ordering::Less,
+                )
+            }
+            other => {
+                let Some(value) = number(other) else {
+                    return Err(MqlError::type_mismatch(format!(
+                        "`{OP}` can specify a `granularity` with numeric boundaries only, but found a value of type {}",
+                        crate::value::type_name(key)
+                    )));
+                };
+                (
+                    value < 0.0,
+                    value.is_nan(),
+                    value.is_infinite(),
+                    value != 0.0 && value.abs() < 1e-300,
+                )
+            }
+        };
+        if nan {
+            return Err(numeric("numeric boundaries"));
         }
-        if value < 0.0 {
-            return Err(MqlError::bad_value(format!(
-                "`{OP}` can specify a `granularity` with non-negative numbers only, but found {key}"
-            )));
+        if negative {
+            return Err(numeric("non-negative numbers"));
         }
-        if value.is_infinite() {
-            return Err(MqlError::bad_value(format!(
-                "`{OP}` cannot round an infinite key to a `granularity`"
-            )));
+        if infinite || tiny {
+            return Err(numeric("finite keys of at least 1e-300 (or zero)"));
         }
         Ok(())
     }
@@ -352,7 +364,7 @@ impl Granularity {
             (Granularity::Series(series), _) => {
                 Bson::Double(round_double(series, number(value).unwrap_or(0.0), up))
             }
-            (Granularity::PowersOfTwo, _) => power_of_two(value, up),
+            (Granularity::PowersOfTwo, _) => power_of_two(value, up)?,
         })
     }
 }
@@ -442,10 +454,10 @@ fn round_decimal(series: &[f64], number: Decimal, up: bool) -> Decimal {
     }
 }
 
-/// `POWERSOF2`: `2^e` as MongoDB's `$pow(2, e)` gives it: an int or long for a whole
-/// exponent from an integer or double key (a double past a long, or for a negative
-/// exponent), a decimal for a decimal key.
-fn power_of_two(value: &Bson, up: bool) -> Bson {
+/// `POWERSOF2`: `2^e` as MongoDB computes it, through `$pow(2, e)`: an int or long from an
+/// integer or double key (a double for a negative exponent or past a long), and for a decimal
+/// key a decimal of 34 significant digits (`Decimal128::power` rounds to the full precision).
+fn power_of_two(value: &Bson, up: bool) -> Result<Bson> {
     let exponent: i64 = match value {
         Bson::Int32(_) | Bson::Int64(_) => {
             let number = match value {
@@ -471,23 +483,12 @@ fn power_of_two(value: &Bson, up: bool) -> Bson {
             }
         }
     };
-    let power = |exponent: i64| 2f64.powi(i32::try_from(exponent).unwrap_or(i32::MAX));
     if let Bson::Decimal128(_) = value {
-        // Exact and without trailing zeros: 2^-k is 5^k × 10^-k.
-        let decimal = match exponent {
-            0..=62 => Decimal::from_i64(1i64 << exponent),
-            -47..=-1 => Decimal::Finite {
-                negative: false,
-                coefficient: 5u128.pow(exponent.unsigned_abs() as u32),
-                exponent: exponent as i32,
-            },
-            _ => Decimal::from_f64(power(exponent)),
-        };
-        return Bson::Decimal128(decimal.to_decimal128());
+        // 2^e is exact in a double over the whole range a key can reach, and 34 digits of
+        // it, correctly rounded, are what the decimal power gives.
+        let power = 2f64.powi(i32::try_from(exponent).unwrap_or(i32::MAX));
+        return Ok(Bson::Decimal128(Decimal::from_f64(power).to_decimal128()));
     }
-    match exponent {
-        0..=30 => Bson::Int32(1 << exponent),
-        31..=62 => Bson::Int64(1 << exponent),
-        _ => Bson::Double(power(exponent)),
-    }
+    let exponent = i32::try_from(exponent).unwrap_or(i32::MAX);
+    Ok(arithmetic("$pow", Bson::Int32(2), Bson::Int32(exponent))?.unwrap_or(Bson::Null))
 }

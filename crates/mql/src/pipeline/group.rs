@@ -417,6 +417,24 @@ impl ListAccumulator {
         vars: &Variables,
         mut emit: impl FnMut(Bson) -> Result<()>,
     ) -> Result<()> {
+        if let Some(quantiles) = &self.0.quantiles {
+            // Percentiles of a growing set, kept in heaps: no sort per document.
+            let mut running = quantiles.running();
+            let mut added = 0;
+            for &end in ends {
+                while added < end {
+                    if let Some(doc) = docs.get(added) {
+                        let value = self.0.expr.evaluate(doc, vars)?;
+                        if let Some(x) = value.as_ref().and_then(sample) {
+                            running.insert(x);
+                        }
+                    }
+                    added += 1;
+                }
+                emit(running.value())?;
+            }
+            return Ok(());
+        }
         let mut state = initial(&self.0, &Bson::Null, vars)?;
         let mut added = 0;
         for &end in ends {
@@ -426,12 +444,7 @@ impl ListAccumulator {
                 }
                 added += 1;
             }
-            emit(match &mut state {
-                // Sorting in place keeps the samples sorted but for the ones added since, which
-                // the run-detecting stable sort merges in linear time: no copy per document.
-                State::Quantile(quantiles, samples) => quantiles.finish(samples),
-                other => finish(other.clone()),
-            })?;
+            emit(finish(state.clone()))?;
         }
         Ok(())
     }

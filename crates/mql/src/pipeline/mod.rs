@@ -266,9 +266,11 @@ fn compile_fill(spec: &Document, depth: usize) -> Result<Pipeline> {
             )));
         }
         match (spec.get("method"), spec.get("value")) {
-            (Some(_), Some(_)) => return Err(MqlError::parse(format!(
+            (Some(_), Some(_)) => {
+                return Err(MqlError::parse(format!(
                 "`{op}`: output `{field}` must have exactly one of `method` or `value`, not both"
-            ))),
+            )))
+            }
             (Some(Bson::String(method)), None) if method == "locf" || method == "linear" => {
                 let function = if method == "locf" {
                     "$locf"
