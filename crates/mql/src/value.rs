@@ -63,6 +63,11 @@ pub fn number(value: &Bson) -> Option<Number> {
     }
 }
 
+/// The numeric value of `value` as a double (see [`number`]), if it is a number.
+pub(crate) fn as_f64(value: &Bson) -> Option<f64> {
+    number(value).map(Number::as_f64)
+}
+
 /// The nearest double to a decimal128 (`NaN`, `Infinity` and `-Infinity` included).
 pub fn decimal_to_f64(value: &bson::Decimal128) -> f64 {
     let text = value.to_string();

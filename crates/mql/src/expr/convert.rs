@@ -48,7 +48,7 @@ impl Target {
                 "decimal" => Some(Target::Decimal),
                 _ => None,
             },
-            other => match crate::value::number(other).map(|n| n.as_f64()) {
+            other => match crate::value::as_f64(other) {
                 Some(1.0) => Some(Target::Double),
                 Some(2.0) => Some(Target::String),
                 Some(7.0) => Some(Target::ObjectId),

@@ -202,7 +202,7 @@ impl SortArraySpec {
         let input = required(op, "input", args.next().flatten())?;
         let sort_by = match required(op, "sortBy", args.next().flatten())? {
             Bson::Document(spec) if !spec.is_empty() => SortBy::Fields(SortSpec::compile(spec)?),
-            value => match crate::value::number(value).map(|n| n.as_f64()) {
+            value => match crate::value::as_f64(value) {
                 Some(1.0) => SortBy::Values { descending: false },
                 Some(-1.0) => SortBy::Values { descending: true },
                 _ => {

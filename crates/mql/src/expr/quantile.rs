@@ -110,9 +110,7 @@ impl Quantiles {
 
 /// A value `$percentile` and `$median` count: a number other than NaN, as a double.
 pub(crate) fn sample(value: &Bson) -> Option<f64> {
-    crate::value::number(value)
-        .map(|number| number.as_f64())
-        .filter(|value| !value.is_nan())
+    crate::value::as_f64(value).filter(|value| !value.is_nan())
 }
 
 /// `p`: it must be a constant (MongoDB folds constant expressions first; a literal array or
@@ -136,9 +134,7 @@ fn percentiles(op: &str, p: &Bson) -> Result<Vec<f64>> {
     items
         .iter()
         .map(|item| {
-            let p = crate::value::number(item)
-                .map(|number| number.as_f64())
-                .ok_or_else(|| invalid(item))?;
+            let p = crate::value::as_f64(item).ok_or_else(|| invalid(item))?;
             if (0.0..=1.0).contains(&p) {
                 Ok(p)
             } else {

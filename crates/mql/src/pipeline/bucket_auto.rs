@@ -19,7 +19,7 @@ use super::group::ListAccumulator;
 use crate::decimal::Decimal;
 use crate::error::{MqlError, Result};
 use crate::expr::{arithmetic, Expr, Variables};
-use crate::value::compare_values;
+use crate::value::{as_f64, compare_values};
 
 const OP: &str = "$bucketAuto";
 
@@ -121,7 +121,7 @@ impl BucketAuto {
                         }
                     }
                     let max = match key_at(end) {
-                        Some(next) if number(&boundary) == Some(0.0) => {
+                        Some(next) if as_f64(&boundary) == Some(0.0) => {
                             granularity.round(next, false)?
                         }
                         _ => boundary,
@@ -194,10 +194,6 @@ fn compile_output(value: &Bson) -> Result<Vec<ListAccumulator>> {
         .iter()
         .map(|(field, spec)| ListAccumulator::compile_field(field, spec))
         .collect()
-}
-
-fn number(value: &Bson) -> Option<f64> {
-    crate::value::number(value).map(|number| number.as_f64())
 }
 
 /// A `granularity`: a series of preferred numbers (repeated at every power of ten) or the
@@ -323,7 +319,7 @@ impl Granularity {
                 )
             }
             other => {
-                let Some(value) = number(other) else {
+                let Some(value) = as_f64(other) else {
                     return Err(MqlError::type_mismatch(format!(
                         "`{OP}` can specify a `granularity` with numeric boundaries only, but found a value of type {}",
                         crate::value::type_name(key)
@@ -353,104 +349,111 @@ impl Granularity {
     /// it); zero stays as it is. Keys were checked by [`Granularity::check`].
     fn round(&self, value: &Bson, up: bool) -> Result<Bson> {
         self.check(value)?;
-        if number(value) == Some(0.0) {
+        if as_f64(value) == Some(0.0) {
             return Ok(value.clone());
         }
         Ok(match (self, value) {
             (Granularity::Series(series), Bson::Decimal128(decimal)) => {
+                let steps: Vec<Decimal> = series
+                    .iter()
+                    .map(|&step| Decimal::from_f64_digits(step, 15))
+                    .collect();
                 let number = Decimal::from_bytes(decimal.bytes());
-                Bson::Decimal128(round_decimal(series, number, up).to_decimal128())
+                Bson::Decimal128(round_in(&steps, number, up).to_decimal128())
             }
             (Granularity::Series(series), _) => {
-                Bson::Double(round_double(series, number(value).unwrap_or(0.0), up))
+                Bson::Double(round_in(series, as_f64(value).unwrap_or(0.0), up))
             }
             (Granularity::PowersOfTwo, _) => power_of_two(value, up)?,
         })
     }
 }
 
-/// MongoDB's loop, step for step, so that the multipliers carry the same rounding.
-fn round_double(series: &[f64], number: f64, up: bool) -> f64 {
-    let (Some(&first), Some(&last)) = (series.first(), series.last()) else {
-        return number;
-    };
-    let mut multiplier = 1.0;
-    if up {
-        while number >= last * multiplier {
-            multiplier *= 10.0;
-        }
-        while number < first * multiplier {
-            let previous_min = first * multiplier;
-            multiplier /= 10.0;
-            if number >= last * multiplier {
-                return previous_min;
-            }
-        }
-        let at = series.partition_point(|&step| step * multiplier <= number);
-        series.get(at).map_or(number, |step| step * multiplier)
-    } else {
-        while number <= first * multiplier {
-            multiplier /= 10.0;
-        }
-        while number > last * multiplier {
-            let previous_max = last * multiplier;
-            multiplier *= 10.0;
-            if number <= first * multiplier {
-                return previous_max;
-            }
-        }
-        let at = series.partition_point(|&step| step * multiplier < number);
-        at.checked_sub(1)
-            .and_then(|below| series.get(below))
-            .map_or(number, |step| step * multiplier)
+/// The number types a series rounds in: doubles, and decimals for decimal keys.
+trait Scalable: Copy {
+    fn one() -> Self;
+    fn ten() -> Self;
+    fn times(self, other: Self) -> Self;
+    fn over(self, other: Self) -> Self;
+    fn order(self, other: Self) -> Ordering;
+}
+
+impl Scalable for f64 {
+    fn one() -> f64 {
+        1.0
+    }
+    fn ten() -> f64 {
+        10.0
+    }
+    fn times(self, other: f64) -> f64 {
+        self * other
+    }
+    fn over(self, other: f64) -> f64 {
+        self / other
+    }
+    fn order(self, other: f64) -> Ordering {
+        self.total_cmp(&other)
     }
 }
 
-/// The same in decimal: the series as `Decimal128(double)` makes them (15 digits), the
-/// multiplier a power of ten.
-fn round_decimal(series: &[f64], number: Decimal, up: bool) -> Decimal {
-    let steps: Vec<Decimal> = series
-        .iter()
-        .map(|&step| Decimal::from_f64_digits(step, 15))
-        .collect();
-    let (Some(&first), Some(&last)) = (steps.first(), steps.last()) else {
+impl Scalable for Decimal {
+    fn one() -> Decimal {
+        Decimal::from_i64(1)
+    }
+    fn ten() -> Decimal {
+        Decimal::from_i64(10)
+    }
+    fn times(self, other: Decimal) -> Decimal {
+        self.multiply(other)
+    }
+    fn over(self, other: Decimal) -> Decimal {
+        self.divide(other)
+    }
+    fn order(self, other: Decimal) -> Ordering {
+        self.compare(other)
+    }
+}
+
+/// `number` (positive, at least 1e-300, finite) rounded up to the least series value above it
+/// or down to the greatest below it: MongoDB's loop, step for step, so that the multiplier
+/// carries the same rounding, in doubles or in decimals (the series then as `Decimal128(double)`
+/// makes them, with 15 digits).
+fn round_in<T: Scalable>(series: &[T], number: T, up: bool) -> T {
+    let (Some(&first), Some(&last)) = (series.first(), series.last()) else {
         return number;
     };
-    let ten = Decimal::from_i64(10);
-    let cmp = |a: Decimal, b: Decimal| a.compare(b);
-    let mut multiplier = Decimal::from_i64(1);
+    let below = |a: T, b: T| a.order(b) == Ordering::Less;
+    let mut multiplier = T::one();
     if up {
-        while cmp(number, last.multiply(multiplier)) != Ordering::Less {
-            multiplier = multiplier.multiply(ten);
+        while !below(number, last.times(multiplier)) {
+            multiplier = multiplier.times(T::ten());
         }
-        while cmp(number, first.multiply(multiplier)) == Ordering::Less {
-            let previous_min = first.multiply(multiplier);
-            multiplier = multiplier.divide(ten);
-            if cmp(number, last.multiply(multiplier)) != Ordering::Less {
+        while below(number, first.times(multiplier)) {
+            let previous_min = first.times(multiplier);
+            multiplier = multiplier.over(T::ten());
+            if !below(number, last.times(multiplier)) {
                 return previous_min;
             }
         }
-        let at = steps
-            .partition_point(|&step| cmp(step.multiply(multiplier), number) != Ordering::Greater);
-        steps
+        let at = series.partition_point(|&step| !below(number, step.times(multiplier)));
+        series
             .get(at)
-            .map_or(number, |&step| step.multiply(multiplier))
+            .map_or(number, |&step| step.times(multiplier))
     } else {
-        while cmp(number, first.multiply(multiplier)) != Ordering::Greater {
-            multiplier = multiplier.divide(ten);
+        while !below(first.times(multiplier), number) {
+            multiplier = multiplier.over(T::ten());
         }
-        while cmp(number, last.multiply(multiplier)) == Ordering::Greater {
-            let previous_max = last.multiply(multiplier);
-            multiplier = multiplier.multiply(ten);
-            if cmp(number, first.multiply(multiplier)) != Ordering::Greater {
+        while below(last.times(multiplier), number) {
+            let previous_max = last.times(multiplier);
+            multiplier = multiplier.times(T::ten());
+            if !below(first.times(multiplier), number) {
                 return previous_max;
             }
         }
-        let at =
-            steps.partition_point(|&step| cmp(step.multiply(multiplier), number) == Ordering::Less);
+        let at = series.partition_point(|&step| below(step.times(multiplier), number));
         at.checked_sub(1)
-            .and_then(|below| steps.get(below))
-            .map_or(number, |&step| step.multiply(multiplier))
+            .and_then(|below| series.get(below))
+            .map_or(number, |&step| step.times(multiplier))
     }
 }
 
@@ -475,7 +478,7 @@ fn power_of_two(value: &Bson, up: bool) -> Result<Bson> {
             }
         }
         other => {
-            let log = number(other).unwrap_or(1.0).log2();
+            let log = as_f64(other).unwrap_or(1.0).log2();
             if up {
                 log.floor() as i64 + 1
             } else {

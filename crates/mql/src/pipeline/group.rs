@@ -103,6 +103,21 @@ struct Accumulator {
     quantiles: Option<Quantiles>,
 }
 
+impl Accumulator {
+    /// An accumulator of `expr` with no `n`, `sortBy` or percentiles.
+    fn new(field: &str, op: AccOp, name: &str, expr: Expr) -> Accumulator {
+        Accumulator {
+            field: field.to_owned(),
+            op,
+            name: name.to_owned(),
+            expr,
+            n: None,
+            sort: None,
+            quantiles: None,
+        }
+    }
+}
+
 /// The order of `$top`, `$topN`, `$bottom` and `$bottomN`: each sort field's value is read as
 /// an expression (`"$field"`) into a key document `{k0: ..., k1: ...}`, which a sort spec over
 /// those keys compares (arrays by their smallest element ascending, largest descending).
@@ -183,8 +198,8 @@ enum State {
         items: Vec<(Document, Bson)>,
         bytes: usize,
     },
-    /// The numbers seen, as doubles.
-    Quantile(Box<Quantiles>, Vec<f64>),
+    /// The numbers seen, as doubles (the percentiles asked for are the accumulator's).
+    Quantile(Vec<f64>),
     Covariance(Covariance),
 }
 
@@ -206,10 +221,9 @@ impl Covariance {
         let Some(Bson::Array(pair)) = value else {
             return;
         };
-        let number = |value: &Bson| crate::value::number(value).map(|n| n.as_f64());
         let (Some(x), Some(y), 2) = (
-            pair.first().and_then(number),
-            pair.get(1).and_then(number),
+            pair.first().and_then(crate::value::as_f64),
+            pair.get(1).and_then(crate::value::as_f64),
             pair.len(),
         ) else {
             return;
@@ -284,15 +298,12 @@ impl Group {
         }
         Ok(Group {
             id: Expr::compile(expr)?,
-            accumulators: vec![Accumulator {
-                field: "count".to_owned(),
-                op: AccOp::Sum,
-                name: "$sum".to_owned(),
-                expr: Expr::compile(&Bson::Int32(1))?,
-                n: None,
-                sort: None,
-                quantiles: None,
-            }],
+            accumulators: vec![Accumulator::new(
+                "count",
+                AccOp::Sum,
+                "$sum",
+                Expr::compile(&Bson::Int32(1))?,
+            )],
             needs_key: false,
         })
     }
@@ -343,7 +354,7 @@ impl Group {
             let mut doc = Document::new();
             doc.insert("_id", key);
             for (acc, state) in self.accumulators.iter().zip(group) {
-                doc.insert(acc.field.clone(), finish(state));
+                doc.insert(acc.field.clone(), finish(acc, state));
             }
             out.push(doc);
         }
@@ -366,17 +377,15 @@ impl ListAccumulator {
 
     /// `$covariancePop` or `$covarianceSamp`: their argument evaluates to `[x, y]`.
     pub(crate) fn covariance(field: &str, name: &str, argument: &Bson) -> Result<ListAccumulator> {
-        Ok(ListAccumulator(Accumulator {
-            field: field.to_owned(),
-            op: AccOp::Covariance {
-                sample: name == "$covarianceSamp",
-            },
-            name: name.to_owned(),
-            expr: Expr::compile(argument)?,
-            n: None,
-            sort: None,
-            quantiles: None,
-        }))
+        let op = AccOp::Covariance {
+            sample: name == "$covarianceSamp",
+        };
+        Ok(ListAccumulator(Accumulator::new(
+            field,
+            op,
+            name,
+            Expr::compile(argument)?,
+        )))
     }
 
     /// `field: {<accumulator>: <argument>}`, as in a `$group`.
@@ -404,7 +413,7 @@ impl ListAccumulator {
         for doc in docs {
             self.add(&mut state, doc, vars)?;
         }
-        Ok(finish(state))
+        Ok(finish(&self.0, state))
     }
 
     /// The accumulated value over each prefix `docs[..ends[i]]` (`ends` must not decrease),
@@ -444,7 +453,7 @@ impl ListAccumulator {
                 }
                 added += 1;
             }
-            emit(finish(state.clone()))?;
+            emit(finish(&self.0, state.clone()))?;
         }
         Ok(())
     }
@@ -610,13 +619,8 @@ fn compile_accumulator(field: &str, value: &Bson) -> Result<Accumulator> {
     if op == AccOp::Quantile {
         let (input, quantiles) = accumulator_input(name, argument)?;
         return Ok(Accumulator {
-            field: field.to_owned(),
-            op,
-            name: name.to_owned(),
-            expr: Expr::compile(&input)?,
-            n: None,
-            sort: None,
             quantiles: Some(quantiles),
+            ..Accumulator::new(field, op, name, Expr::compile(&input)?)
         });
     }
     if let Bson::Array(_) = argument {
@@ -634,15 +638,7 @@ fn compile_accumulator(field: &str, value: &Bson) -> Result<Accumulator> {
     } else {
         Expr::compile(argument)?
     };
-    Ok(Accumulator {
-        field: field.to_owned(),
-        op,
-        name: name.to_owned(),
-        expr,
-        n: None,
-        sort: None,
-        quantiles: None,
-    })
+    Ok(Accumulator::new(field, op, name, expr))
 }
 
 /// An accumulator that keeps several values: `{n, input}` for `$firstN` and the others,
@@ -682,13 +678,9 @@ fn compile_several(field: &str, name: &str, op: AccOp, argument: &Bson) -> Resul
         return Err(missing("sortBy"));
     }
     Ok(Accumulator {
-        field: field.to_owned(),
-        op,
-        name: name.to_owned(),
-        expr: value.ok_or_else(|| missing(value_name))?,
         n,
         sort,
-        quantiles: None,
+        ..Accumulator::new(field, op, name, value.ok_or_else(|| missing(value_name))?)
     })
 }
 
@@ -725,12 +717,7 @@ fn initial(acc: &Accumulator, group_key: &Bson, vars: &Variables) -> Result<Stat
             items: Vec::new(),
             bytes: 0,
         },
-        AccOp::Quantile => State::Quantile(
-            Box::new(acc.quantiles.clone().ok_or_else(|| {
-                MqlError::bad_value(format!("`{}` has no percentiles", acc.name))
-            })?),
-            Vec::new(),
-        ),
+        AccOp::Quantile => State::Quantile(Vec::new()),
         AccOp::Covariance { sample } => State::Covariance(Covariance {
             sample,
             ..Covariance::default()
@@ -809,7 +796,7 @@ fn update(
         }
         State::Merge(doc) => merge_into(doc, value, 0)?,
         State::Covariance(covariance) => covariance.add(value.as_ref()),
-        State::Quantile(_, samples) => {
+        State::Quantile(samples) => {
             if let Some(x) = value.as_ref().and_then(sample) {
                 samples.push(x);
                 return Ok(std::mem::size_of::<f64>());
@@ -828,7 +815,7 @@ fn check_accumulated(op: &str, bytes: usize) -> Result<()> {
     Ok(())
 }
 
-fn finish(state: State) -> Bson {
+fn finish(acc: &Accumulator, state: State) -> Bson {
     match state {
         State::Sum(total) | State::Count(total) => total.into_bson(),
         State::Avg(total, count) => {
@@ -864,7 +851,10 @@ fn finish(state: State) -> Bson {
                 Bson::Array(outputs.collect())
             }
         }
-        State::Quantile(quantiles, mut samples) => quantiles.finish(&mut samples),
+        State::Quantile(mut samples) => match &acc.quantiles {
+            Some(quantiles) => quantiles.finish(&mut samples),
+            None => Bson::Null,
+        },
         State::Covariance(covariance) => covariance.finish(),
     }
 }

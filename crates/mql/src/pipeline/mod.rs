@@ -219,17 +219,18 @@ fn compile_fill(spec: &Document, depth: usize) -> Result<Pipeline> {
                 window.insert("partitionBy", value.clone());
             }
             "partitionByFields" => {
-                let Bson::Array(fields) = value else {
-                    return Err(MqlError::parse(format!(
+                let not_names = || {
+                    MqlError::parse(format!(
                         "`{op}` requires `partitionByFields` to be an array of field names"
-                    )));
+                    ))
+                };
+                let Bson::Array(fields) = value else {
+                    return Err(not_names());
                 };
                 let mut by = Document::new();
                 for field in fields {
                     let Bson::String(field) = field else {
-                        return Err(MqlError::parse(format!(
-                            "`{op}` requires `partitionByFields` to be an array of field names"
-                        )));
+                        return Err(not_names());
                     };
                     crate::path::FieldPath::parse(field)?;
                     by.insert(field.clone(), format!("${field}"));
@@ -324,7 +325,7 @@ fn compile_match(spec: &Document) -> Result<MatchStage> {
 
 /// A `$skip` or `$limit` count: a non-negative (for `$limit`, positive) whole number.
 fn count_argument(stage: &str, spec: &Bson, positive: bool) -> Result<usize> {
-    let number = crate::value::number(spec).map(|n| n.as_f64());
+    let number = crate::value::as_f64(spec);
     match number {
         Some(n) if n.fract() == 0.0 && n >= 0.0 && !(positive && n == 0.0) => {
             Ok(if n >= usize::MAX as f64 {

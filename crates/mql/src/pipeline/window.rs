@@ -466,8 +466,7 @@ impl SetWindowFields {
                 let value = field.evaluate(doc, vars)?;
                 match (value, unit) {
                     (Some(Bson::DateTime(when)), Some(_)) => Ok(when.timestamp_millis() as f64),
-                    (Some(value), None) => crate::value::number(&value)
-                        .map(|n| n.as_f64())
+                    (Some(value), None) => crate::value::as_f64(&value)
                         .ok_or_else(|| not_a_number(Some(&value), "a number")),
                     (other, Some(_)) => Err(not_a_number(other.as_ref(), "a date")),
                     (None, None) => Err(not_a_number(None, "a number")),
@@ -632,6 +631,11 @@ fn compile_output(field: &str, value: &Bson, sorted: bool, one_sort_field: bool)
         )));
     };
     let needs_sort = |what: &str| MqlError::parse(format!("`{OP}`: `{what}` requires `sortBy`"));
+    let needs_one_field = |what: &str| {
+        MqlError::parse(format!(
+            "`{OP}`: `{what}` requires `sortBy` with exactly one field"
+        ))
+    };
     let no_window =
         |what: &str| MqlError::parse(format!("`{OP}`: `{what}` does not accept a `window`"));
     let function = match name {
@@ -642,9 +646,7 @@ fn compile_output(field: &str, value: &Bson, sorted: bool, one_sort_field: bool)
                 )));
             }
             if !one_sort_field {
-                return Err(MqlError::parse(format!(
-                    "`{OP}`: `{name}` requires `sortBy` with exactly one field"
-                )));
+                return Err(needs_one_field(name));
             }
             if window.is_some() {
                 return Err(no_window(name));
@@ -672,9 +674,7 @@ fn compile_output(field: &str, value: &Bson, sorted: bool, one_sort_field: bool)
         }
         "$linearFill" => {
             if !one_sort_field {
-                return Err(MqlError::parse(format!(
-                    "`{OP}`: `{name}` requires `sortBy` with exactly one field"
-                )));
+                return Err(needs_one_field(name));
             }
             if window.is_some() {
                 return Err(no_window(name));
@@ -686,9 +686,7 @@ fn compile_output(field: &str, value: &Bson, sorted: bool, one_sort_field: bool)
         }
         "$derivative" => {
             if !one_sort_field {
-                return Err(MqlError::parse(format!(
-                    "`{OP}`: `{name}` requires `sortBy` with exactly one field"
-                )));
+                return Err(needs_one_field(name));
             }
             if window.is_none() {
                 return Err(MqlError::parse(format!(
@@ -880,7 +878,7 @@ fn bounds(value: &Bson, kind: &str) -> Result<(Bound, Bound)> {
         match value {
             Bson::String(text) if text == "unbounded" => Ok(Bound::Unbounded),
             Bson::String(text) if text == "current" => Ok(Bound::Current),
-            other => match crate::value::number(other).map(|n| n.as_f64()) {
+            other => match crate::value::as_f64(other) {
                 Some(offset) if offset.is_finite() && (kind == "range" || offset.fract() == 0.0) => {
                     Ok(Bound::Offset(offset))
                 }
