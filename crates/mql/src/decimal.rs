@@ -8,7 +8,8 @@
 //! arithmetic is (`add`, `multiply`, `divide`, and rounding to a decimal place), with the
 //! standard's preferred exponents (`1.10 × 2` is `2.20`). A double taking part in arithmetic with
 //! a decimal is first rounded to 15 significant digits, as the server's `Decimal128(double)`
-//! does by default. The transcendental functions (`$sqrt`, `$exp`, `$ln`, `$log`, `$pow`) and
+//! does by default; `$sum` and `$avg` instead join the exact value of their double-double sum
+//! (`from_f64_exact`). The transcendental functions (`$sqrt`, `$exp`, `$ln`, `$log`, `$pow`) and
 //! `$mod` still compute decimals in double precision.
 
 use std::cmp::Ordering;
@@ -173,6 +174,50 @@ impl Decimal {
             negative,
             coefficient,
             exponent: exponent.parse::<i32>().unwrap_or(0) - (digits as i32 - 1),
+        }
+    }
+
+    /// A double as the server's `binary64_to_bid128` converts it (`Decimal128(double,
+    /// kRoundTo34Digits)`, which `$sum` and `$avg` use): its exact value in as few digits as
+    /// it takes, at exponent 0 or below (`2.5` is `2.5`, `1.0` is `1`, `1e22` is
+    /// `10000000000000000000000`), or rounded to 34 digits when the exact value needs more
+    /// (`0.1` is `0.1000000000000000055511151231257827`).
+    pub(crate) fn from_f64_exact(value: f64) -> Decimal {
+        let rounded = Decimal::from_f64_digits(value, DIGITS);
+        let Decimal::Finite {
+            negative,
+            mut coefficient,
+            mut exponent,
+        } = rounded
+        else {
+            return rounded;
+        };
+        if coefficient == 0 || coefficient % 10 != 0 || exponent >= 0 {
+            return rounded;
+        }
+        // Trailing zeros may be dropped only when the 34 digits hold the exact value: a
+        // double's exact decimal expansion has at most 767 significant digits.
+        let text = format!("{:.766e}", value.abs());
+        let mantissa = text.split_once('e').map_or(text.as_str(), |(m, _)| m);
+        let significant = mantissa
+            .bytes()
+            .filter(u8::is_ascii_digit)
+            .collect::<Vec<_>>();
+        let used = significant
+            .iter()
+            .rposition(|&d| d != b'0')
+            .map_or(0, |at| at + 1);
+        if used > DIGITS as usize {
+            return rounded;
+        }
+        while exponent < 0 && coefficient % 10 == 0 {
+            coefficient /= 10;
+            exponent += 1;
+        }
+        Decimal::Finite {
+            negative,
+            coefficient,
+            exponent,
         }
     }
 

@@ -5,6 +5,9 @@
 //! precision.
 
 mod more;
+mod total;
+
+pub(crate) use total::Total;
 
 use std::cmp::Ordering;
 
@@ -226,16 +229,6 @@ fn combine(
 
 pub(crate) fn add_numbers(a: Num, b: Num) -> Num {
     combine(a, b, i64::checked_add, |x, y| x + y, Decimal::add)
-}
-
-/// The mean of `count` numbers summing to `total`: a double, or a decimal for a decimal total.
-pub(crate) fn mean(total: Num, count: u64) -> Num {
-    match total {
-        Num::Dec(total) => {
-            Num::Dec(total.divide(Decimal::from_i64(i64::try_from(count).unwrap_or(i64::MAX))))
-        }
-        _ => Num::F64(total.f() / count as f64),
-    }
 }
 
 fn expect_number(op: &str, value: &Bson) -> Result<Num> {
@@ -644,24 +637,29 @@ fn summary(op: ArithOp, args: Vec<Option<Bson>>) -> Result<Option<Bson>> {
     }))
 }
 
-/// Sum of the numbers among `values` (others ignored); int32 0 if there are none.
+/// Sum of the numbers among `values` (others ignored), as `$sum` computes it; int32 0 if
+/// there are none.
 pub(crate) fn sum_of<'a>(values: impl Iterator<Item = &'a Bson>) -> Num {
-    values.filter_map(Num::of).fold(Num::I32(0), add_numbers)
+    let mut total = Total::default();
+    values
+        .filter_map(Num::of)
+        .for_each(|number| total.add(number));
+    total.sum()
 }
 
 /// Mean of the numbers among `values` as a double (a decimal if any was one); `null` if there
 /// are none.
 pub(crate) fn avg_of<'a>(values: impl Iterator<Item = &'a Bson>) -> Bson {
     let mut count = 0u64;
-    let mut total = Num::I32(0);
+    let mut total = Total::default();
     for number in values.filter_map(Num::of) {
         count += 1;
-        total = add_numbers(total, number);
+        total.add(number);
     }
     if count == 0 {
         return Bson::Null;
     }
-    mean(total, count).into_bson()
+    total.mean(count).into_bson()
 }
 
 /// The least (`Less`) or greatest (`Greater`) value in BSON order, ignoring null and

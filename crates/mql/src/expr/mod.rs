@@ -19,7 +19,7 @@ use bson::{Bson, Document};
 
 use crate::error::{MqlError, Result};
 
-pub(crate) use arith::{add_numbers, extreme_of, integral, mean, Num};
+pub(crate) use arith::{add_numbers, extreme_of, integral, Num, Total};
 pub(crate) use array::ValueSet;
 
 pub(crate) use compile::Compiler;

@@ -10,7 +10,7 @@ use bson::{Bson, Document};
 use crate::error::{MqlError, Result};
 use crate::expr::{
     accumulator_input, add_numbers, approximate_size, extreme_of, merge_into, sample, validate_n,
-    Expr, Num, Pick, PickN, Quantiles, ValueSet, Variables,
+    Expr, Num, Pick, PickN, Quantiles, Total, ValueSet, Variables,
 };
 use crate::limits::MAX_DOCUMENT_BYTES;
 use crate::sort::SortSpec;
@@ -26,6 +26,9 @@ pub const MAX_GROUP_STAGE_BYTES: usize = 100 * 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum AccOp {
     Sum,
+    /// `$sum` of a constant number in `$group`: added as it comes (int32, then int64, then
+    /// double), without the compensated sum, as the server's constant-sum path does.
+    PlainSum,
     Avg,
     Min,
     Max,
@@ -176,14 +179,15 @@ pub(crate) struct Group {
 /// Running state of one accumulator in one group.
 #[derive(Clone)]
 enum State {
-    Sum(Num),
-    Avg(Num, u64),
+    Sum(Total),
+    Avg(Total, u64),
     Extreme(Option<Bson>, Ordering),
     First(Option<Bson>),
     Last(Option<Bson>),
     Push(Vec<Bson>, usize),
     Set(ValueSet, usize),
-    Count(Num),
+    /// `$count` and a constant `$sum`: plain running addition.
+    Plain(Num),
     /// Welford's running count, mean and sum of squared deviations; the flag marks the
     /// sample (rather than population) deviation.
     StdDev(bool, u64, f64, f64),
@@ -372,7 +376,18 @@ impl ListAccumulator {
     pub(crate) fn compile(field: &str, name: &str, argument: &Bson) -> Result<ListAccumulator> {
         let mut spec = Document::new();
         spec.insert(name, argument.clone());
-        compile_accumulator(field, &Bson::Document(spec)).map(ListAccumulator)
+        let mut accumulator = compile_accumulator(field, &Bson::Document(spec))?;
+        // Window functions sum constants with compensation too (`WindowFunctionSum`).
+        if accumulator.op == AccOp::PlainSum {
+            accumulator.op = AccOp::Sum;
+        }
+        Ok(ListAccumulator(accumulator))
+    }
+
+    /// Whether this is `$sum`, whose sliding windows (`RemovableSum`) give an int64 total
+    /// that fits in 32 bits as an int32.
+    pub(crate) fn is_sum(&self) -> bool {
+        self.0.op == AccOp::Sum
     }
 
     /// `$covariancePop` or `$covarianceSamp`: their argument evaluates to `[x, y]`.
@@ -628,6 +643,11 @@ fn compile_accumulator(field: &str, value: &Bson) -> Result<Accumulator> {
             "the `{name}` accumulator is a unary operator and takes no array argument"
         )));
     }
+    let op = if op == AccOp::Sum && constant_number(argument) {
+        AccOp::PlainSum
+    } else {
+        op
+    };
     let expr = if op == AccOp::Count {
         if !matches!(argument, Bson::Document(doc) if doc.is_empty()) {
             return Err(MqlError::parse(
@@ -639,6 +659,15 @@ fn compile_accumulator(field: &str, value: &Bson) -> Result<Accumulator> {
         Expr::compile(argument)?
     };
     Ok(Accumulator::new(field, op, name, expr))
+}
+
+/// Whether a `$sum` argument is a constant int32, int64 or double (`1`, `{$literal: 2.5}`).
+fn constant_number(argument: &Bson) -> bool {
+    let number = |value: &Bson| matches!(value, Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_));
+    match argument {
+        Bson::Document(doc) if doc.len() == 1 => doc.get("$literal").is_some_and(number),
+        other => number(other),
+    }
 }
 
 /// An accumulator that keeps several values: `{n, input}` for `$firstN` and the others,
@@ -697,9 +726,9 @@ fn initial(acc: &Accumulator, group_key: &Bson, vars: &Variables) -> Result<Stat
         }
     };
     Ok(match acc.op {
-        AccOp::Sum => State::Sum(Num::I32(0)),
-        AccOp::Count => State::Count(Num::I32(0)),
-        AccOp::Avg => State::Avg(Num::I32(0), 0),
+        AccOp::Sum => State::Sum(Total::default()),
+        AccOp::Count | AccOp::PlainSum => State::Plain(Num::I32(0)),
+        AccOp::Avg => State::Avg(Total::default(), 0),
         AccOp::Min => State::Extreme(None, Ordering::Less),
         AccOp::Max => State::Extreme(None, Ordering::Greater),
         AccOp::First => State::First(None),
@@ -746,14 +775,19 @@ fn update(
             };
             return keep_top(spec, *n, *bottom, items, bytes, key, value);
         }
-        State::Sum(total) | State::Count(total) => {
+        State::Sum(total) => {
+            if let Some(number) = value.as_ref().and_then(Num::of) {
+                total.add(number);
+            }
+        }
+        State::Plain(total) => {
             if let Some(number) = value.as_ref().and_then(Num::of) {
                 *total = add_numbers(*total, number);
             }
         }
         State::Avg(total, count) => {
             if let Some(number) = value.as_ref().and_then(Num::of) {
-                *total = add_numbers(*total, number);
+                total.add(number);
                 *count += 1;
             }
         }
@@ -817,12 +851,13 @@ fn check_accumulated(op: &str, bytes: usize) -> Result<()> {
 
 fn finish(acc: &Accumulator, state: State) -> Bson {
     match state {
-        State::Sum(total) | State::Count(total) => total.into_bson(),
+        State::Sum(total) => total.sum().into_bson(),
+        State::Plain(total) => total.into_bson(),
         State::Avg(total, count) => {
             if count == 0 {
                 Bson::Null
             } else {
-                crate::expr::mean(total, count).into_bson()
+                total.mean(count).into_bson()
             }
         }
         State::Extreme(value, _) => value.unwrap_or(Bson::Null),

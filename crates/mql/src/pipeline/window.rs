@@ -86,6 +86,16 @@ enum Window {
     Range(Bound, Bound, Option<String>),
 }
 
+impl Window {
+    /// Whether documents leave the window as it moves (a bounded lower end): MongoDB runs
+    /// such windows through its removable window functions, the others through the
+    /// `$group` accumulators.
+    fn removable(&self) -> bool {
+        let (Window::Documents(lower, _) | Window::Range(lower, _, _)) = self;
+        !matches!(lower, Bound::Unbounded)
+    }
+}
+
 impl SetWindowFields {
     pub(crate) fn compile(spec: &Document) -> Result<SetWindowFields> {
         let mut partition = None;
@@ -267,6 +277,16 @@ impl SetWindowFields {
                 let windows = self.windows(output, docs, vars)?;
                 let budget = (visits, self.max_visits);
                 column = accumulate(accumulator, docs, &windows, vars, budget, bytes)?;
+                if accumulator.is_sum() && output.window.removable() {
+                    // `RemovableSum` narrows an int64 total to an int32 when it fits.
+                    for value in &mut column {
+                        if let Bson::Int64(long) = value {
+                            if let Ok(int) = i32::try_from(*long) {
+                                *value = Bson::Int32(int);
+                            }
+                        }
+                    }
+                }
             }
             Function::LinearFill(input) => column = self.linear_fill(input, docs, vars)?,
             Function::Derivative { input, unit_ms } => {
