@@ -7,9 +7,10 @@
 //! `"unbounded"`) or `range: [lower, upper]` (values relative to the current document's single
 //! `sortBy` field, a number, or a date with `unit`); without `window` a function sees the
 //! whole partition. Supported functions: every `$group` accumulator but `$mergeObjects`,
-//! `$covariancePop`, `$covarianceSamp`, `$derivative`, `$rank`, `$denseRank`,
-//! `$documentNumber`, `$shift`, `$locf` and `$linearFill`; the others (`$integral`,
-//! `$expMovingAvg`) are refused by name.
+//! `$covariancePop`, `$covarianceSamp`, `$derivative`, `$integral`, `$expMovingAvg`, `$rank`,
+//! `$denseRank`, `$documentNumber`, `$shift`, `$locf` and `$linearFill`.
+
+mod series;
 
 use std::cmp::Ordering;
 
@@ -28,9 +29,6 @@ const OP: &str = "$setWindowFields";
 /// Most documents one `$setWindowFields` reads across the windows it cannot compute in one
 /// pass (a sliding window reads each of its documents once per position).
 pub const MAX_WINDOW_VISITS: usize = 20_000_000;
-
-/// Window functions MongoDB has that this engine refuses.
-const UNSUPPORTED: &[&str] = &["$integral", "$expMovingAvg"];
 
 #[derive(Debug, Clone)]
 pub(crate) struct SetWindowFields {
@@ -69,6 +67,18 @@ enum Function {
     Derivative {
         input: Expr,
         unit_ms: Option<i64>,
+    },
+    /// `$integral`: the area under the input along the `sortBy` field, by the trapezoidal
+    /// rule, in `unit`s of a date `sortBy`.
+    Integral {
+        input: Expr,
+        unit_ms: Option<i64>,
+    },
+    /// `$expMovingAvg`: an exponentially weighted running average, `alpha` the weight of
+    /// each new value.
+    ExpMovingAvg {
+        input: Expr,
+        alpha: crate::decimal::Decimal,
     },
 }
 
@@ -289,6 +299,13 @@ impl SetWindowFields {
                 }
             }
             Function::LinearFill(input) => column = self.linear_fill(input, docs, vars)?,
+            Function::Integral { input, unit_ms } => {
+                let windows = self.windows(output, docs, vars)?;
+                column = self.integral(input, *unit_ms, docs, &windows, vars, visits)?;
+            }
+            Function::ExpMovingAvg { input, alpha } => {
+                column = self.exp_moving_avg(input, *alpha, docs, vars)?;
+            }
             Function::Derivative { input, unit_ms } => {
                 for (first, last) in self.windows(output, docs, vars)? {
                     let (Some(left), Some(right)) = (docs.get(first), docs.get(last)) else {
@@ -715,8 +732,20 @@ fn compile_output(field: &str, value: &Bson, sorted: bool, one_sort_field: bool)
             }
             compile_derivative(argument)?
         }
-        _ if UNSUPPORTED.contains(&name) => {
-            return Err(MqlError::unknown_operator(name, "window function"))
+        "$integral" => {
+            if !one_sort_field {
+                return Err(needs_one_field(name));
+            }
+            series::compile_integral(argument)?
+        }
+        "$expMovingAvg" => {
+            if !sorted {
+                return Err(needs_sort(name));
+            }
+            if window.is_some() {
+                return Err(no_window(name));
+            }
+            series::compile_exp_moving_avg(argument)?
         }
         _ if ListAccumulator::known(name) => {
             Function::Accumulate(ListAccumulator::compile(field, name, argument)?)
@@ -734,7 +763,7 @@ fn compile_output(field: &str, value: &Bson, sorted: bool, one_sort_field: bool)
     })
 }
 
-/// `{input, unit}`; the unit must be a week or shorter, since longer ones vary in length.
+/// `{input, unit}`.
 fn compile_derivative(argument: &Bson) -> Result<Function> {
     let op = "$derivative";
     let Bson::Document(spec) = argument else {
@@ -745,25 +774,7 @@ fn compile_derivative(argument: &Bson) -> Result<Function> {
     for (key, value) in spec {
         match key.as_str() {
             "input" => input = Some(Expr::compile(value)?),
-            "unit" => {
-                let ms = match value {
-                    Bson::String(unit) => match unit.as_str() {
-                        "week" => Some(604_800_000),
-                        "day" => Some(86_400_000),
-                        "hour" => Some(3_600_000),
-                        "minute" => Some(60_000),
-                        "second" => Some(1_000),
-                        "millisecond" => Some(1),
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                unit_ms = Some(ms.ok_or_else(|| {
-                    MqlError::bad_value(format!(
-                        "`{op}` requires `unit` to be \"week\" or a shorter unit (day, hour, minute, second, millisecond), found {value}"
-                    ))
-                })?);
-            }
+            "unit" => unit_ms = Some(series::unit_millis(op, value)?),
             other => {
                 return Err(MqlError::parse(format!(
                     "`{op}` found an unknown argument `{other}`"

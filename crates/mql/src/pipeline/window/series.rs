@@ -1,0 +1,325 @@
+//! Window functions over a series ordered by its single `sortBy` field: `$integral` (the
+//! trapezoidal rule, `window_function_integral.cpp`) and `$expMovingAvg`
+//! (`accumulator_exp_moving_avg.cpp`).
+
+use bson::{Bson, Document};
+
+use super::{Function, SetWindowFields};
+use crate::decimal::Decimal;
+use crate::error::{MqlError, Result};
+use crate::expr::{arithmetic, Expr, Num, Total, Variables};
+
+/// A `unit` of `$derivative` or `$integral` in milliseconds: a week or shorter, since longer
+/// units vary in length.
+pub(super) fn unit_millis(op: &str, value: &Bson) -> Result<i64> {
+    let millis = match value {
+        Bson::String(unit) => match unit.as_str() {
+            "week" => Some(604_800_000),
+            "day" => Some(86_400_000),
+            "hour" => Some(3_600_000),
+            "minute" => Some(60_000),
+            "second" => Some(1_000),
+            "millisecond" => Some(1),
+            _ => None,
+        },
+        _ => None,
+    };
+    millis.ok_or_else(|| {
+        MqlError::bad_value(format!(
+            "`{op}` requires `unit` to be \"week\" or a shorter unit (day, hour, minute, second, \
+             millisecond), found {value}"
+        ))
+    })
+}
+
+/// `{$integral: {input, unit}}`.
+pub(super) fn compile_integral(argument: &Bson) -> Result<Function> {
+    let op = "$integral";
+    let Bson::Document(spec) = argument else {
+        return Err(MqlError::parse(format!("`{op}` requires an object")));
+    };
+    let mut input = None;
+    let mut unit_ms = None;
+    for (key, value) in spec {
+        match key.as_str() {
+            "input" => input = Some(Expr::compile(value)?),
+            "unit" => unit_ms = Some(unit_millis(op, value)?),
+            other => {
+                return Err(MqlError::parse(format!(
+                    "`{op}` found an unknown argument `{other}`"
+                )))
+            }
+        }
+    }
+    Ok(Function::Integral {
+        input: input.ok_or_else(|| MqlError::parse(format!("`{op}` requires `input`")))?,
+        unit_ms,
+    })
+}
+
+/// `{$expMovingAvg: {input, N}}` or `{input, alpha}`: the weight of each new value is `alpha`,
+/// or `2 / (N + 1)`, kept as a decimal as the server keeps it.
+pub(super) fn compile_exp_moving_avg(argument: &Bson) -> Result<Function> {
+    let op = "$expMovingAvg";
+    let shape = || {
+        MqlError::parse(format!(
+            "`{op}` requires an object with exactly two fields: `input`, and either `N` or `alpha`"
+        ))
+    };
+    let Bson::Document(spec) = argument else {
+        return Err(shape());
+    };
+    let (Some(input), 2) = (spec.get("input"), spec.len()) else {
+        return Err(shape());
+    };
+    let input = Expr::compile(input)?;
+    let alpha = if let Some(n) = spec.get("N") {
+        let whole = crate::value::as_f64(n)
+            .filter(|n| n.fract() == 0.0 || n.is_infinite())
+            .ok_or_else(|| {
+                MqlError::parse(format!(
+                    "`{op}` requires `N` to be a whole number (use `alpha` for other weights), \
+                     found {n}"
+                ))
+            })?;
+        if whole < 1.0 {
+            return Err(MqlError::bad_value(format!(
+                "`{op}` requires `N` to be greater than zero, found {n}"
+            )));
+        }
+        // `N` is read as a 64-bit integer, as the server's `safeNumberLong` reads it.
+        let n = if whole >= 9.2e18 {
+            i64::MAX
+        } else {
+            whole as i64
+        };
+        Decimal::from_i64(2).divide(Decimal::from_i64(n).add(Decimal::from_i64(1)))
+    } else if let Some(alpha) = spec.get("alpha") {
+        let weight = Num::of(alpha)
+            .map(Num::decimal)
+            .ok_or_else(|| MqlError::parse(format!("`{op}` requires `alpha` to be a number")))?;
+        let inside = weight.compare(Decimal::from_i64(0)).is_gt()
+            && weight.compare(Decimal::from_i64(1)).is_lt();
+        if !inside {
+            return Err(MqlError::bad_value(format!(
+                "`{op}` requires `alpha` to be between 0 and 1 (exclusive), found {alpha}"
+            )));
+        }
+        weight
+    } else {
+        return Err(shape());
+    };
+    Ok(Function::ExpMovingAvg { input, alpha })
+}
+
+/// A point of an `$integral`: the `sortBy` value and the input, both checked.
+#[derive(Debug, Clone)]
+struct Point {
+    x: Bson,
+    y: Bson,
+    nan: bool,
+}
+
+impl SetWindowFields {
+    /// `$integral` over each window: the sum of the trapezoids between consecutive documents
+    /// (`(y1 + y2) * (x2 - x1) / 2` in expression arithmetic, a date run in milliseconds),
+    /// divided by the unit's milliseconds. An empty window gives null, a window holding NaN
+    /// NaN, a single document 0. The trapezoids are summed as `$sum` sums; MongoDB's sliding
+    /// windows add and remove them as the window moves, which can differ in the last bits.
+    pub(super) fn integral(
+        &self,
+        input: &Expr,
+        unit_ms: Option<i64>,
+        docs: &[Document],
+        windows: &[(usize, usize)],
+        vars: &Variables,
+        visits: &mut usize,
+    ) -> Result<Vec<Bson>> {
+        // Points are checked when a window first reads them, as the server checks the values
+        // it adds: a document no window reaches is never read.
+        let mut points: Vec<Option<Point>> = vec![None; docs.len()];
+        let mut point = |at: usize| -> Result<Point> {
+            if let Some(Some(point)) = points.get(at) {
+                return Ok(point.clone());
+            }
+            let doc = docs
+                .get(at)
+                .ok_or_else(|| MqlError::bad_value("no such document"))?;
+            let found = self.integral_point(input, unit_ms, doc, vars)?;
+            if let Some(slot) = points.get_mut(at) {
+                *slot = Some(found.clone());
+            }
+            Ok(found)
+        };
+        let finish = |total: &Total, nan: bool| -> Result<Bson> {
+            if nan {
+                return Ok(Bson::Double(f64::NAN));
+            }
+            let sum = total.sum().into_bson();
+            Ok(match unit_ms {
+                Some(ms) => arithmetic("$divide", sum, Bson::Int64(ms))?.unwrap_or(Bson::Null),
+                None => sum,
+            })
+        };
+        let mut column = Vec::with_capacity(windows.len());
+        // Windows that all start at the first document and never shrink (cumulative ones)
+        // take one pass, each trapezoid added once.
+        let prefixes = windows
+            .iter()
+            .all(|&(first, last)| first == 0 || first > last)
+            && windows
+                .iter()
+                .filter(|(first, last)| first <= last)
+                .map(|&(_, last)| last)
+                .collect::<Vec<_>>()
+                .windows(2)
+                .all(|pair| matches!(pair, [a, b] if a <= b));
+        if prefixes {
+            let (mut total, mut nan) = (Total::default(), false);
+            let mut previous: Option<Point> = None;
+            let mut next = 0;
+            for &(first, last) in windows {
+                if first > last {
+                    column.push(Bson::Null);
+                    continue;
+                }
+                while next <= last {
+                    let current = point(next)?;
+                    nan |= current.nan;
+                    if let (Some(left), false) = (&previous, nan) {
+                        if let Some(area) = Num::of(&trapezoid(left, &current)?) {
+                            total.add(area);
+                        }
+                    }
+                    previous = Some(current);
+                    next += 1;
+                }
+                column.push(finish(&total, nan)?);
+            }
+            *visits = visits.saturating_add(docs.len());
+            return Ok(column);
+        }
+        for &(first, last) in windows {
+            if first > last {
+                column.push(Bson::Null);
+                continue;
+            }
+            *visits = visits.saturating_add(last - first + 1);
+            if *visits > self.max_visits {
+                return Err(MqlError::limit(format!(
+                    "`$setWindowFields` would read more than {} documents across its windows; \
+                     use smaller windows or partitions",
+                    self.max_visits
+                )));
+            }
+            let mut total = Total::default();
+            let mut previous = point(first)?;
+            let mut nan = previous.nan;
+            for at in first + 1..=last {
+                let current = point(at)?;
+                nan |= current.nan;
+                if !nan {
+                    if let Some(area) = Num::of(&trapezoid(&previous, &current)?) {
+                        total.add(area);
+                    }
+                }
+                previous = current;
+            }
+            column.push(finish(&total, nan)?);
+        }
+        Ok(column)
+    }
+
+    fn integral_point(
+        &self,
+        input: &Expr,
+        unit_ms: Option<i64>,
+        doc: &Document,
+        vars: &Variables,
+    ) -> Result<Point> {
+        let x = match &self.sort_field {
+            Some(field) => field.evaluate(doc, vars)?,
+            None => None,
+        };
+        let y = input.evaluate(doc, vars)?;
+        let (Some(x), Some(y)) = (x, y) else {
+            return Err(point_error());
+        };
+        let is_number = |value: &Bson| Num::of(value).is_some();
+        if !is_number(&y) || !(is_number(&x) || matches!(x, Bson::DateTime(_))) {
+            return Err(point_error());
+        }
+        match (unit_ms.is_some(), matches!(x, Bson::DateTime(_))) {
+            (true, false) => {
+                return Err(MqlError::type_mismatch(
+                    "`$integral` with `unit` requires the `sortBy` field to be a date",
+                ))
+            }
+            (false, true) => {
+                return Err(MqlError::type_mismatch(
+                    "`$integral` without `unit` requires the `sortBy` field to be a number (a \
+                     date needs `unit`)",
+                ))
+            }
+            _ => {}
+        }
+        let nan = is_nan(&x) || is_nan(&y);
+        Ok(Point { x, y, nan })
+    }
+
+    /// `$expMovingAvg` over a partition in order: the first number is the average, each later
+    /// one weighs `alpha` against the average's `1 - alpha`, in decimal arithmetic; values
+    /// that are not numbers leave it as it was. The result is null before the first number,
+    /// then a double, or a decimal once a decimal was seen.
+    pub(super) fn exp_moving_avg(
+        &self,
+        input: &Expr,
+        alpha: Decimal,
+        docs: &[Document],
+        vars: &Variables,
+    ) -> Result<Vec<Bson>> {
+        let keep = Decimal::from_i64(1).add(alpha.negate());
+        let mut average: Option<Decimal> = None;
+        let mut decimal = false;
+        let mut column = Vec::with_capacity(docs.len());
+        for doc in docs {
+            if let Some(number) = input.evaluate(doc, vars)?.as_ref().and_then(Num::of) {
+                decimal |= matches!(number, Num::Dec(_));
+                let value = number.decimal();
+                average = Some(match average {
+                    None => value,
+                    Some(average) => value.multiply(alpha).add(average.multiply(keep)),
+                });
+            }
+            column.push(match average {
+                None => Bson::Null,
+                Some(average) if decimal => Bson::Decimal128(average.to_decimal128()),
+                Some(average) => Bson::Double(average.to_f64()),
+            });
+        }
+        Ok(column)
+    }
+}
+
+fn point_error() -> MqlError {
+    MqlError::type_mismatch(
+        "`$integral` requires the input to be a number and the `sortBy` field a number or a date",
+    )
+}
+
+fn is_nan(value: &Bson) -> bool {
+    match value {
+        Bson::Double(x) => x.is_nan(),
+        Bson::Decimal128(_) => Decimal::of(value) == Some(Decimal::NaN),
+        _ => false,
+    }
+}
+
+/// The area between two points: `(y1 + y2) * (x2 - x1) / 2`.
+fn trapezoid(left: &Point, right: &Point) -> Result<Bson> {
+    let value = |v: Option<Bson>| v.unwrap_or(Bson::Null);
+    let run = value(arithmetic("$subtract", right.x.clone(), left.x.clone())?);
+    let rise = value(arithmetic("$add", right.y.clone(), left.y.clone())?);
+    let area = value(arithmetic("$multiply", rise, run)?);
+    Ok(value(arithmetic("$divide", area, Bson::Double(2.0))?))
+}
