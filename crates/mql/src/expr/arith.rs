@@ -261,6 +261,9 @@ pub(crate) fn apply(op: ArithOp, args: Vec<Option<Bson>>) -> Result<Option<Bson>
     }
 }
 
+/// `$add`, as the server's `AddState`: numbers add in their widest type (no compensation);
+/// once a date is seen, the total so far and then each later number join its milliseconds one
+/// at a time, a double rounded half away from zero and a decimal half to even.
 fn add(args: Vec<Option<Bson>>) -> Result<Option<Bson>> {
     let mut total = Num::I32(0);
     let mut date: Option<i64> = None;
@@ -275,7 +278,7 @@ fn add(args: Vec<Option<Bson>>) -> Result<Option<Bson>> {
                     "only one date allowed in an `$add` expression",
                 ));
             }
-            date = Some(when.timestamp_millis());
+            date = Some(add_to_date(when.timestamp_millis(), total)?);
             continue;
         }
         let number = Num::of(&value).ok_or_else(|| {
@@ -284,12 +287,37 @@ fn add(args: Vec<Option<Bson>>) -> Result<Option<Bson>> {
                 crate::value::type_name(&value)
             ))
         })?;
-        total = add_numbers(total, number);
+        match date {
+            Some(millis) => date = Some(add_to_date(millis, number)?),
+            None => total = add_numbers(total, number),
+        }
     }
-    match date {
-        Some(millis) => offset_date("$add", millis, total, 1).map(Some),
-        None => Ok(Some(total.into_bson())),
-    }
+    Ok(Some(match date {
+        Some(millis) => Bson::DateTime(bson::DateTime::from_millis(millis)),
+        None => total.into_bson(),
+    }))
+}
+
+/// `millis` plus one number as whole milliseconds (`AddState::addToDateValue`).
+fn add_to_date(millis: i64, number: Num) -> Result<i64> {
+    let overflow = || eval_error("date overflow in `$add`");
+    let delta = match number {
+        Num::I32(v) => i64::from(v),
+        Num::I64(v) => v,
+        Num::F64(v) => {
+            let rounded = v.round();
+            // -2^63 is allowed, 2^63 (which i64::MAX rounds up to) is not; NaN neither.
+            if !(rounded >= i64::MIN as f64 && rounded < i64::MAX as f64) {
+                return Err(overflow());
+            }
+            rounded as i64
+        }
+        Num::Dec(v) => v
+            .round_to(0, Rounding::HalfEven)
+            .truncated_i64()
+            .ok_or_else(overflow)?,
+    };
+    millis.checked_add(delta).ok_or_else(overflow)
 }
 
 /// `millis` plus (`sign` 1) or minus (`sign` -1) `delta`, as a date; a fractional delta is
