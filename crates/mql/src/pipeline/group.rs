@@ -49,10 +49,6 @@ enum AccOp {
     },
     /// `$percentile` and `$median`.
     Quantile,
-    /// `$covariancePop` and `$covarianceSamp` (window functions only).
-    Covariance {
-        sample: bool,
-    },
 }
 
 fn accumulator(name: &str) -> Option<AccOp> {
@@ -204,69 +200,6 @@ enum State {
     },
     /// The numbers seen, as doubles (the percentiles asked for are the accumulator's).
     Quantile(Vec<f64>),
-    Covariance(Covariance),
-}
-
-/// Running covariance of `[x, y]` pairs of numbers (Welford's online form, as MongoDB's
-/// `window_function_covariance.cpp`); pairs holding NaN or an infinity are not counted but
-/// make the result NaN or that infinity.
-#[derive(Clone, Debug, Default)]
-struct Covariance {
-    sample: bool,
-    count: u64,
-    sum_x: f64,
-    sum_y: f64,
-    c_xy: f64,
-    non_finite: f64,
-}
-
-impl Covariance {
-    fn add(&mut self, value: Option<&Bson>) {
-        let Some(Bson::Array(pair)) = value else {
-            return;
-        };
-        let (Some(x), Some(y), 2) = (
-            pair.first().and_then(crate::value::as_f64),
-            pair.get(1).and_then(crate::value::as_f64),
-            pair.len(),
-        ) else {
-            return;
-        };
-        if !x.is_finite() || !y.is_finite() {
-            let positive = x == f64::INFINITY || y == f64::INFINITY;
-            let negative = x == f64::NEG_INFINITY || y == f64::NEG_INFINITY;
-            self.non_finite += if x.is_nan() || y.is_nan() || (positive && negative) {
-                f64::NAN
-            } else if positive {
-                f64::INFINITY
-            } else {
-                f64::NEG_INFINITY
-            };
-            return;
-        }
-        // The means are sums over the count, as the server's running averages keep them.
-        let mean = |sum: f64, count: u64| if count == 0 { 0.0 } else { sum / count as f64 };
-        let delta_x = x - mean(self.sum_x, self.count);
-        self.count += 1;
-        self.sum_x += x;
-        self.sum_y += y;
-        self.c_xy += delta_x * (y - mean(self.sum_y, self.count));
-    }
-
-    fn finish(&self) -> Bson {
-        if self.count == 1 && !self.sample {
-            return Bson::Double(0.0);
-        }
-        let divisor = if self.sample {
-            self.count.saturating_sub(1)
-        } else {
-            self.count
-        };
-        if divisor == 0 {
-            return Bson::Null;
-        }
-        Bson::Double((self.c_xy + self.non_finite) / divisor as f64)
-    }
 }
 
 impl Group {
@@ -384,23 +317,14 @@ impl ListAccumulator {
         Ok(ListAccumulator(accumulator))
     }
 
-    /// Whether this is `$sum`, whose sliding windows (`RemovableSum`) give an int64 total
-    /// that fits in 32 bits as an int32.
-    pub(crate) fn is_sum(&self) -> bool {
-        self.0.op == AccOp::Sum
+    /// The `$group` accumulator's name (`$sum`).
+    pub(crate) fn name(&self) -> &str {
+        &self.0.name
     }
 
-    /// `$covariancePop` or `$covarianceSamp`: their argument evaluates to `[x, y]`.
-    pub(crate) fn covariance(field: &str, name: &str, argument: &Bson) -> Result<ListAccumulator> {
-        let op = AccOp::Covariance {
-            sample: name == "$covarianceSamp",
-        };
-        Ok(ListAccumulator(Accumulator::new(
-            field,
-            op,
-            name,
-            Expr::compile(argument)?,
-        )))
+    /// The accumulated value's expression, evaluated on `doc`.
+    pub(crate) fn input(&self, doc: &Document, vars: &Variables) -> Result<Option<Bson>> {
+        self.0.expr.evaluate(doc, vars)
     }
 
     /// `field: {<accumulator>: <argument>}`, as in a `$group`.
@@ -747,10 +671,6 @@ fn initial(acc: &Accumulator, group_key: &Bson, vars: &Variables) -> Result<Stat
             bytes: 0,
         },
         AccOp::Quantile => State::Quantile(Vec::new()),
-        AccOp::Covariance { sample } => State::Covariance(Covariance {
-            sample,
-            ..Covariance::default()
-        }),
     })
 }
 
@@ -829,7 +749,6 @@ fn update(
             }
         }
         State::Merge(doc) => merge_into(doc, value, 0)?,
-        State::Covariance(covariance) => covariance.add(value.as_ref()),
         State::Quantile(samples) => {
             if let Some(x) = value.as_ref().and_then(sample) {
                 samples.push(x);
@@ -890,7 +809,6 @@ fn finish(acc: &Accumulator, state: State) -> Bson {
             Some(quantiles) => quantiles.finish(&mut samples),
             None => Bson::Null,
         },
-        State::Covariance(covariance) => covariance.finish(),
     }
 }
 

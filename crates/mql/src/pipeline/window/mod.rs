@@ -10,6 +10,7 @@
 //! `$covariancePop`, `$covarianceSamp`, `$derivative`, `$integral`, `$expMovingAvg`, `$rank`,
 //! `$denseRank`, `$documentNumber`, `$shift`, `$locf` and `$linearFill`.
 
+mod removable;
 mod series;
 
 use std::cmp::Ordering;
@@ -73,6 +74,11 @@ enum Function {
     Integral {
         input: Expr,
         unit_ms: Option<i64>,
+    },
+    /// `$covariancePop` and `$covarianceSamp` of `[x, y]` pairs.
+    Covariance {
+        input: Expr,
+        sample: bool,
     },
     /// `$expMovingAvg`: an exponentially weighted running average, `alpha` the weight of
     /// each new value.
@@ -285,23 +291,52 @@ impl SetWindowFields {
             }
             Function::Accumulate(accumulator) => {
                 let windows = self.windows(output, docs, vars)?;
-                let budget = (visits, self.max_visits);
-                column = accumulate(accumulator, docs, &windows, vars, budget, bytes)?;
-                if accumulator.is_sum() && output.window.removable() {
-                    // `RemovableSum` narrows an int64 total to an int32 when it fits.
-                    for value in &mut column {
-                        if let Bson::Int64(long) = value {
-                            if let Ok(int) = i32::try_from(*long) {
-                                *value = Bson::Int32(int);
-                            }
-                        }
+                let sliding: Option<Box<dyn removable::Removable>> =
+                    match (accumulator.name(), output.window.removable()) {
+                        ("$sum", true) => Some(Box::<removable::RemovableSum>::default()),
+                        ("$avg", true) => Some(Box::<removable::RemovableAvg>::default()),
+                        ("$stdDevPop", true) => Some(Box::new(removable::StdDev::new(false))),
+                        ("$stdDevSamp", true) => Some(Box::new(removable::StdDev::new(true))),
+                        _ => None,
+                    };
+                column = match sliding {
+                    Some(mut state) => {
+                        let value = |at: usize| -> Result<Bson> {
+                            let doc = docs.get(at).ok_or_else(missing_document)?;
+                            Ok(accumulator.input(doc, vars)?.unwrap_or(Bson::Null))
+                        };
+                        let column = removable::slide(&windows, value, state.as_mut(), visits)?;
+                        self.check_visits(*visits)?;
+                        column
                     }
-                }
+                    None => {
+                        let budget = (visits, self.max_visits);
+                        accumulate(accumulator, docs, &windows, vars, budget, bytes)?
+                    }
+                };
             }
             Function::LinearFill(input) => column = self.linear_fill(input, docs, vars)?,
             Function::Integral { input, unit_ms } => {
                 let windows = self.windows(output, docs, vars)?;
-                column = self.integral(input, *unit_ms, docs, &windows, vars, visits)?;
+                let point = |at: usize| -> Result<Bson> {
+                    let doc = docs.get(at).ok_or_else(missing_document)?;
+                    self.integral_point(input, *unit_ms, doc, vars)
+                };
+                let mut state = removable::Integral::new(*unit_ms);
+                column = removable::slide(&windows, point, &mut state, visits)?;
+                self.check_visits(*visits)?;
+            }
+            Function::Covariance { input, sample } => {
+                // The server runs `WindowFunctionCovariance` for every window, growing or
+                // sliding.
+                let windows = self.windows(output, docs, vars)?;
+                let pair = |at: usize| -> Result<Bson> {
+                    let doc = docs.get(at).ok_or_else(missing_document)?;
+                    Ok(input.evaluate(doc, vars)?.unwrap_or(Bson::Null))
+                };
+                let mut state = removable::Covariance::new(*sample);
+                column = removable::slide(&windows, pair, &mut state, visits)?;
+                self.check_visits(*visits)?;
             }
             Function::ExpMovingAvg { input, alpha } => {
                 column = self.exp_moving_avg(input, *alpha, docs, vars)?;
@@ -513,6 +548,23 @@ impl SetWindowFields {
     }
 }
 
+impl SetWindowFields {
+    fn check_visits(&self, visits: usize) -> Result<()> {
+        if visits > self.max_visits {
+            return Err(MqlError::limit(format!(
+                "`{OP}` would read more than {} documents across its windows; use smaller \
+                 windows or partitions",
+                self.max_visits
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn missing_document() -> MqlError {
+    MqlError::bad_value(format!("`{OP}`: a window reached past its partition"))
+}
+
 /// A position or rank: an int, or a long past 32 bits.
 fn int_or_long(n: usize) -> Bson {
     match i32::try_from(n) {
@@ -718,9 +770,10 @@ fn compile_output(field: &str, value: &Bson, sorted: bool, one_sort_field: bool)
             }
             Function::LinearFill(Expr::compile(argument)?)
         }
-        "$covariancePop" | "$covarianceSamp" => {
-            Function::Accumulate(ListAccumulator::covariance(field, name, argument)?)
-        }
+        "$covariancePop" | "$covarianceSamp" => Function::Covariance {
+            input: Expr::compile(argument)?,
+            sample: name == "$covarianceSamp",
+        },
         "$derivative" => {
             if !one_sort_field {
                 return Err(needs_one_field(name));

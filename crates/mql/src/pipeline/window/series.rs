@@ -7,7 +7,7 @@ use bson::{Bson, Document};
 use super::{Function, SetWindowFields};
 use crate::decimal::Decimal;
 use crate::error::{MqlError, Result};
-use crate::expr::{arithmetic, Expr, Num, Total, Variables};
+use crate::expr::{Expr, Num, Variables};
 
 /// A `unit` of `$derivative` or `$integral` in milliseconds: a week or shorter, since longer
 /// units vary in length.
@@ -112,131 +112,16 @@ pub(super) fn compile_exp_moving_avg(argument: &Bson) -> Result<Function> {
     Ok(Function::ExpMovingAvg { input, alpha })
 }
 
-/// A point of an `$integral`: the `sortBy` value and the input, both checked.
-#[derive(Debug, Clone)]
-struct Point {
-    x: Bson,
-    y: Bson,
-    nan: bool,
-}
-
 impl SetWindowFields {
-    /// `$integral` over each window: the sum of the trapezoids between consecutive documents
-    /// (`(y1 + y2) * (x2 - x1) / 2` in expression arithmetic, a date run in milliseconds),
-    /// divided by the unit's milliseconds. An empty window gives null, a window holding NaN
-    /// NaN, a single document 0. The trapezoids are summed as `$sum` sums; MongoDB's sliding
-    /// windows add and remove them as the window moves, which can differ in the last bits.
-    pub(super) fn integral(
-        &self,
-        input: &Expr,
-        unit_ms: Option<i64>,
-        docs: &[Document],
-        windows: &[(usize, usize)],
-        vars: &Variables,
-        visits: &mut usize,
-    ) -> Result<Vec<Bson>> {
-        // Points are checked when a window first reads them, as the server checks the values
-        // it adds: a document no window reaches is never read.
-        let mut points: Vec<Option<Point>> = vec![None; docs.len()];
-        let mut point = |at: usize| -> Result<Point> {
-            if let Some(Some(point)) = points.get(at) {
-                return Ok(point.clone());
-            }
-            let doc = docs
-                .get(at)
-                .ok_or_else(|| MqlError::bad_value("no such document"))?;
-            let found = self.integral_point(input, unit_ms, doc, vars)?;
-            if let Some(slot) = points.get_mut(at) {
-                *slot = Some(found.clone());
-            }
-            Ok(found)
-        };
-        let finish = |total: &Total, nan: bool| -> Result<Bson> {
-            if nan {
-                return Ok(Bson::Double(f64::NAN));
-            }
-            let sum = total.sum().into_bson();
-            Ok(match unit_ms {
-                Some(ms) => arithmetic("$divide", sum, Bson::Int64(ms))?.unwrap_or(Bson::Null),
-                None => sum,
-            })
-        };
-        let mut column = Vec::with_capacity(windows.len());
-        // Windows that all start at the first document and never shrink (cumulative ones)
-        // take one pass, each trapezoid added once.
-        let prefixes = windows
-            .iter()
-            .all(|&(first, last)| first == 0 || first > last)
-            && windows
-                .iter()
-                .filter(|(first, last)| first <= last)
-                .map(|&(_, last)| last)
-                .collect::<Vec<_>>()
-                .windows(2)
-                .all(|pair| matches!(pair, [a, b] if a <= b));
-        if prefixes {
-            let (mut total, mut nan) = (Total::default(), false);
-            let mut previous: Option<Point> = None;
-            let mut next = 0;
-            for &(first, last) in windows {
-                if first > last {
-                    column.push(Bson::Null);
-                    continue;
-                }
-                while next <= last {
-                    let current = point(next)?;
-                    nan |= current.nan;
-                    if let (Some(left), false) = (&previous, nan) {
-                        if let Some(area) = Num::of(&trapezoid(left, &current)?) {
-                            total.add(area);
-                        }
-                    }
-                    previous = Some(current);
-                    next += 1;
-                }
-                column.push(finish(&total, nan)?);
-            }
-            *visits = visits.saturating_add(docs.len());
-            return Ok(column);
-        }
-        for &(first, last) in windows {
-            if first > last {
-                column.push(Bson::Null);
-                continue;
-            }
-            *visits = visits.saturating_add(last - first + 1);
-            if *visits > self.max_visits {
-                return Err(MqlError::limit(format!(
-                    "`$setWindowFields` would read more than {} documents across its windows; \
-                     use smaller windows or partitions",
-                    self.max_visits
-                )));
-            }
-            let mut total = Total::default();
-            let mut previous = point(first)?;
-            let mut nan = previous.nan;
-            for at in first + 1..=last {
-                let current = point(at)?;
-                nan |= current.nan;
-                if !nan {
-                    if let Some(area) = Num::of(&trapezoid(&previous, &current)?) {
-                        total.add(area);
-                    }
-                }
-                previous = current;
-            }
-            column.push(finish(&total, nan)?);
-        }
-        Ok(column)
-    }
-
-    fn integral_point(
+    /// The point `[x, y]` of a document for `$integral`, checked as the server checks what
+    /// it adds: `y` a number, `x` a date with a `unit` and a number without.
+    pub(super) fn integral_point(
         &self,
         input: &Expr,
         unit_ms: Option<i64>,
         doc: &Document,
         vars: &Variables,
-    ) -> Result<Point> {
+    ) -> Result<Bson> {
         let x = match &self.sort_field {
             Some(field) => field.evaluate(doc, vars)?,
             None => None,
@@ -263,8 +148,7 @@ impl SetWindowFields {
             }
             _ => {}
         }
-        let nan = is_nan(&x) || is_nan(&y);
-        Ok(Point { x, y, nan })
+        Ok(Bson::Array(vec![x, y]))
     }
 
     /// `$expMovingAvg` over a partition in order: the first number is the average, each later
@@ -305,21 +189,4 @@ fn point_error() -> MqlError {
     MqlError::type_mismatch(
         "`$integral` requires the input to be a number and the `sortBy` field a number or a date",
     )
-}
-
-fn is_nan(value: &Bson) -> bool {
-    match value {
-        Bson::Double(x) => x.is_nan(),
-        Bson::Decimal128(_) => Decimal::of(value) == Some(Decimal::NaN),
-        _ => false,
-    }
-}
-
-/// The area between two points: `(y1 + y2) * (x2 - x1) / 2`.
-fn trapezoid(left: &Point, right: &Point) -> Result<Bson> {
-    let value = |v: Option<Bson>| v.unwrap_or(Bson::Null);
-    let run = value(arithmetic("$subtract", right.x.clone(), left.x.clone())?);
-    let rise = value(arithmetic("$add", right.y.clone(), left.y.clone())?);
-    let area = value(arithmetic("$multiply", rise, run)?);
-    Ok(value(arithmetic("$divide", area, Bson::Double(2.0))?))
 }
