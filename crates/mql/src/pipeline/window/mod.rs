@@ -9,6 +9,10 @@
 //! whole partition. Supported functions: every `$group` accumulator but `$mergeObjects`,
 //! `$covariancePop`, `$covarianceSamp`, `$derivative`, `$integral`, `$expMovingAvg`, `$rank`,
 //! `$denseRank`, `$documentNumber`, `$shift`, `$locf` and `$linearFill`.
+//!
+//! Growing windows (lower bound `unbounded`) run the `$group` accumulators, as the server's
+//! non-removable executors do; sliding ones run the server's removable states in
+//! `removable.rs`.
 
 mod removable;
 mod series;
