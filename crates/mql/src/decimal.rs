@@ -183,41 +183,39 @@ impl Decimal {
     /// `10000000000000000000000`), or rounded to 34 digits when the exact value needs more
     /// (`0.1` is `0.1000000000000000055511151231257827`).
     pub(crate) fn from_f64_exact(value: f64) -> Decimal {
-        let rounded = Decimal::from_f64_digits(value, DIGITS);
-        let Decimal::Finite {
-            negative,
-            mut coefficient,
-            mut exponent,
-        } = rounded
-        else {
-            return rounded;
+        if !value.is_finite() || value == 0.0 {
+            return Decimal::from_f64_digits(value, DIGITS);
+        }
+        // value = ±m × 2^e with m odd; its exact decimal form is m × 2^e at exponent 0 when
+        // e ≥ 0, else m × 5^-e at exponent e (no trailing zeros: m × 5^k is odd).
+        let bits = value.to_bits();
+        let biased = i32::try_from((bits >> 52) & 0x7FF).unwrap_or(0);
+        let fraction = bits & ((1 << 52) - 1);
+        let (mut m, mut e) = if biased == 0 {
+            (fraction, -1074)
+        } else {
+            (fraction | (1 << 52), biased - 1075)
         };
-        if coefficient == 0 || coefficient % 10 != 0 || exponent >= 0 {
-            return rounded;
-        }
-        // Trailing zeros may be dropped only when the 34 digits hold the exact value: a
-        // double's exact decimal expansion has at most 767 significant digits.
-        let text = format!("{:.766e}", value.abs());
-        let mantissa = text.split_once('e').map_or(text.as_str(), |(m, _)| m);
-        let significant = mantissa
-            .bytes()
-            .filter(u8::is_ascii_digit)
-            .collect::<Vec<_>>();
-        let used = significant
-            .iter()
-            .rposition(|&d| d != b'0')
-            .map_or(0, |at| at + 1);
-        if used > DIGITS as usize {
-            return rounded;
-        }
-        while exponent < 0 && coefficient % 10 == 0 {
-            coefficient /= 10;
-            exponent += 1;
-        }
-        Decimal::Finite {
-            negative,
-            coefficient,
-            exponent,
+        let zeros = m.trailing_zeros();
+        m >>= zeros;
+        e += i32::try_from(zeros).unwrap_or(0);
+        let m = u128::from(m);
+        let exact = if e >= 0 {
+            let shift = e.unsigned_abs();
+            (shift < m.leading_zeros()).then(|| (m << shift, 0))
+        } else {
+            5u128
+                .checked_pow(e.unsigned_abs())
+                .and_then(|scale| m.checked_mul(scale))
+                .map(|coefficient| (coefficient, e))
+        };
+        match exact.filter(|&(coefficient, _)| coefficient < LIMIT) {
+            Some((coefficient, exponent)) => Decimal::Finite {
+                negative: value.is_sign_negative(),
+                coefficient,
+                exponent,
+            },
+            None => Decimal::from_f64_digits(value, DIGITS),
         }
     }
 
@@ -1163,5 +1161,69 @@ mod tests {
         let bits = (u128::from(BIAS as u32) << 113) | LIMIT;
         let decimal = Decimal::from_bytes(bits.to_le_bytes());
         assert_eq!(decimal.compare(Decimal::from_i64(0)), Ordering::Equal);
+    }
+}
+
+#[cfg(test)]
+mod exact_tests {
+    use super::Decimal;
+
+    fn exact(value: f64) -> String {
+        Decimal::from_f64_exact(value).to_decimal128().to_string()
+    }
+
+    #[test]
+    fn doubles_convert_to_their_exact_value_in_as_few_digits_as_it_takes() {
+        assert_eq!(exact(2.5), "2.5");
+        assert_eq!(exact(1.0), "1");
+        assert_eq!(exact(-0.0009765625), "-0.0009765625");
+        assert_eq!(exact(1e22), "10000000000000000000000");
+        assert_eq!(exact(2f64.powi(100)), "1267650600228229401496703205376");
+        assert_eq!(exact(0.1), "0.1000000000000000055511151231257827");
+        assert_eq!(exact(1e300), "1.000000000000000052504760255204420E+300");
+        assert_eq!(exact(0.0), "0");
+    }
+
+    /// Against the slow oracle: the double's full decimal expansion, trailing zeros dropped
+    /// down to the units, when it has at most 34 significant digits.
+    #[test]
+    fn the_exactness_test_agrees_with_the_full_expansion() {
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        for _ in 0..5000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // Doubles of few significant bits and every magnitude, exact in decimal or not.
+            let mantissa = (state >> 40) as f64;
+            let exponent = ((state & 0xFF) as i32) - 128;
+            let value = mantissa * 2f64.powi(exponent);
+            let text = format!("{value:.1100}");
+            let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+            let fraction = fraction.trim_end_matches('0');
+            let digits = format!("{whole}{fraction}");
+            let significant = digits.trim_start_matches('0').len();
+            if significant > 34 || value == 0.0 {
+                continue;
+            }
+            let expected = if fraction.is_empty() {
+                whole.to_owned()
+            } else {
+                format!("{whole}.{fraction}")
+            };
+            let got = Decimal::from_f64_exact(value).to_decimal128().to_string();
+            let parsed: f64 = got.parse().unwrap_or(f64::NAN);
+            assert_eq!(parsed, value, "{value:e}: {got}");
+            // The same significant digits, none dropped or added.
+            let digits_of = |text: &str| -> String {
+                let mantissa = text.split(['E', 'e']).next().unwrap_or(text);
+                let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+                digits.trim_start_matches('0').to_owned()
+            };
+            assert_eq!(
+                digits_of(&got),
+                digits_of(&expected),
+                "{value:e}: {got} against {expected}"
+            );
+        }
     }
 }

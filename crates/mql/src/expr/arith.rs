@@ -163,6 +163,11 @@ impl Num {
         }
     }
 
+    /// An int32 when `long` fits in one, else an int64.
+    pub(crate) fn int_or_long(long: i64) -> Num {
+        i32::try_from(long).map_or(Num::I64(long), Num::I32)
+    }
+
     pub(crate) fn into_bson(self) -> Bson {
         match self {
             Num::I32(v) => Bson::Int32(v),
@@ -214,7 +219,7 @@ fn combine(
     match (a, b) {
         (Num::Dec(_), _) | (_, Num::Dec(_)) => Num::Dec(dec(a.decimal(), b.decimal())),
         (Num::I32(x), Num::I32(y)) => match int(i64::from(x), i64::from(y)) {
-            Some(r) => i32::try_from(r).map_or(Num::I64(r), Num::I32),
+            Some(r) => Num::int_or_long(r),
             None => Num::F64(float(a.f(), b.f())),
         },
         (Num::I32(_) | Num::I64(_), Num::I32(_) | Num::I64(_)) => {

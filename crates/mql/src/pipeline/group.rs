@@ -237,7 +237,7 @@ impl Group {
             id: Expr::compile(expr)?,
             accumulators: vec![Accumulator::new(
                 "count",
-                AccOp::Sum,
+                AccOp::PlainSum,
                 "$sum",
                 Expr::compile(&Bson::Int32(1))?,
             )],

@@ -162,7 +162,7 @@ impl Total {
     pub(crate) fn sum(&self) -> Num {
         match self.kind {
             Kind::Int => match self.binary.long() {
-                Some(long) => i32::try_from(long).map_or(Num::I64(long), Num::I32),
+                Some(long) => Num::int_or_long(long),
                 None => Num::F64(self.binary.double()),
             },
             Kind::Long => match self.binary.long() {

@@ -158,23 +158,19 @@ impl RemovableSum {
                     return Num::F64(total.to_f64());
                 }
                 match total.round_to(0, Rounding::HalfEven).truncated_i64() {
-                    Some(long) => int_or_long(long),
+                    Some(long) => Num::int_or_long(long),
                     None => Num::F64(total.to_f64()),
                 }
             }
             Num::F64(total)
                 if self.doubles == 0 && total > i64::MIN as f64 && total < i64::MAX as f64 =>
             {
-                int_or_long(total.round() as i64)
+                Num::int_or_long(total.round() as i64)
             }
-            Num::I64(long) => int_or_long(long),
+            Num::I64(long) => Num::int_or_long(long),
             other => other,
         }
     }
-}
-
-fn int_or_long(long: i64) -> Num {
-    i32::try_from(long).map_or(Num::I64(long), Num::I32)
 }
 
 impl Removable for RemovableSum {
@@ -364,19 +360,18 @@ impl Covariance {
                         negative += 1;
                     }
                 }
+                // A decimal NaN counts as a NaN only: the server marks the result decimal for
+                // finite and infinite decimals (`convertNonFiniteInputValue`).
+                Some(Num::Dec(Decimal::NaN)) => (nan, special) = (nan + 1, true),
                 Some(Num::Dec(v)) => {
                     decimal = true;
-                    match v {
-                        Decimal::NaN => (nan, special) = (nan + 1, true),
-                        Decimal::Infinite { negative: minus } => {
-                            special = true;
-                            if minus {
-                                negative += 1;
-                            } else {
-                                positive += 1;
-                            }
+                    if let Decimal::Infinite { negative: minus } = v {
+                        special = true;
+                        if minus {
+                            negative += 1;
+                        } else {
+                            positive += 1;
                         }
-                        Decimal::Finite { .. } => {}
                     }
                 }
                 _ => {}

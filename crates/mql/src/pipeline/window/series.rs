@@ -74,25 +74,35 @@ pub(super) fn compile_exp_moving_avg(argument: &Bson) -> Result<Function> {
     };
     let input = Expr::compile(input)?;
     let alpha = if let Some(n) = spec.get("N") {
-        let whole = crate::value::as_f64(n)
-            .filter(|n| n.fract() == 0.0 || n.is_infinite())
-            .ok_or_else(|| {
-                MqlError::parse(format!(
-                    "`{op}` requires `N` to be a whole number (use `alpha` for other weights), \
-                     found {n}"
-                ))
-            })?;
-        if whole < 1.0 {
+        let not_whole = || {
+            MqlError::parse(format!(
+                "`{op}` requires `N` to be a whole number (use `alpha` for other weights), \
+                 found {n}"
+            ))
+        };
+        // Read as the server's `safeNumberLong` reads it: integers exactly, other numbers
+        // saturating at the ends of the int64 range.
+        let n = match n {
+            Bson::Int32(v) => i64::from(*v),
+            Bson::Int64(v) => *v,
+            other => {
+                let whole = crate::value::as_f64(other)
+                    .filter(|n| n.fract() == 0.0 || n.is_infinite())
+                    .ok_or_else(not_whole)?;
+                if whole >= 9_223_372_036_854_775_808.0 {
+                    i64::MAX
+                } else if whole <= -9_223_372_036_854_775_808.0 {
+                    i64::MIN
+                } else {
+                    whole as i64
+                }
+            }
+        };
+        if n < 1 {
             return Err(MqlError::bad_value(format!(
                 "`{op}` requires `N` to be greater than zero, found {n}"
             )));
         }
-        // `N` is read as a 64-bit integer, as the server's `safeNumberLong` reads it.
-        let n = if whole >= 9.2e18 {
-            i64::MAX
-        } else {
-            whole as i64
-        };
         Decimal::from_i64(2).divide(Decimal::from_i64(n).add(Decimal::from_i64(1)))
     } else if let Some(alpha) = spec.get("alpha") {
         let weight = Num::of(alpha)
