@@ -554,15 +554,19 @@ impl SetWindowFields {
 
 impl SetWindowFields {
     fn check_visits(&self, visits: usize) -> Result<()> {
-        if visits > self.max_visits {
-            return Err(MqlError::limit(format!(
-                "`{OP}` would read more than {} documents across its windows; use smaller \
-                 windows or partitions",
-                self.max_visits
-            )));
-        }
-        Ok(())
+        check_visits(visits, self.max_visits)
     }
+}
+
+/// The error once the windows have read more than `max_visits` documents in all.
+fn check_visits(visits: usize, max_visits: usize) -> Result<()> {
+    if visits > max_visits {
+        return Err(MqlError::limit(format!(
+            "`{OP}` would read more than {max_visits} documents across its windows; use \
+             smaller windows or partitions"
+        )));
+    }
+    Ok(())
 }
 
 fn missing_document() -> MqlError {
@@ -617,12 +621,7 @@ fn accumulate(
     for &(first, last) in windows {
         let window = docs.get(first..=last).unwrap_or_default();
         *visits = visits.saturating_add(window.len());
-        if *visits > max_visits {
-            return Err(MqlError::limit(format!(
-                "`{OP}` would read more than {max_visits} documents across its windows; use \
-                 smaller windows or partitions"
-            )));
-        }
+        check_visits(*visits, max_visits)?;
         keep(accumulator.evaluate(window.iter(), vars)?, bytes)?;
     }
     Ok(column)
@@ -787,7 +786,8 @@ fn compile_output(field: &str, value: &Bson, sorted: bool, one_sort_field: bool)
                     "`{name}` requires explicit window bounds"
                 )));
             }
-            compile_derivative(argument)?
+            let (input, unit_ms) = series::input_and_unit(name, argument)?;
+            Function::Derivative { input, unit_ms }
         }
         "$integral" => {
             if !one_sort_field {
@@ -817,31 +817,6 @@ fn compile_output(field: &str, value: &Bson, sorted: bool, one_sort_field: bool)
         path: path.parts().to_vec(),
         function,
         window,
-    })
-}
-
-/// `{input, unit}`.
-fn compile_derivative(argument: &Bson) -> Result<Function> {
-    let op = "$derivative";
-    let Bson::Document(spec) = argument else {
-        return Err(MqlError::parse(format!("`{op}` requires an object")));
-    };
-    let mut input = None;
-    let mut unit_ms = None;
-    for (key, value) in spec {
-        match key.as_str() {
-            "input" => input = Some(Expr::compile(value)?),
-            "unit" => unit_ms = Some(series::unit_millis(op, value)?),
-            other => {
-                return Err(MqlError::parse(format!(
-                    "`{op}` found an unknown argument `{other}`"
-                )))
-            }
-        }
-    }
-    Ok(Function::Derivative {
-        input: input.ok_or_else(|| MqlError::parse(format!("`{op}` requires `input`")))?,
-        unit_ms,
     })
 }
 

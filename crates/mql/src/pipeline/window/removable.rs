@@ -18,8 +18,9 @@ use crate::expr::{arithmetic, Num, Total};
 
 /// A running window state.
 pub(super) trait Removable {
-    fn add(&mut self, value: &Bson) -> Result<()>;
-    fn remove(&mut self, value: &Bson) -> Result<()>;
+    /// Adds `value` (`quantity` 1) or removes it again (-1), as the server's `add` and
+    /// `remove`.
+    fn update(&mut self, value: &Bson, quantity: i64) -> Result<()>;
     /// The value for the window as it stands (some states settle themselves when read).
     fn value(&mut self) -> Result<Bson>;
 }
@@ -41,7 +42,7 @@ pub(super) fn slide(
     for &(first, last) in windows {
         if first > last {
             while let Some(old) = held.pop_front() {
-                state.remove(&old)?;
+                state.update(&old, -1)?;
             }
             (first_held, next) = (next, next);
             column.push(state.value()?);
@@ -50,26 +51,31 @@ pub(super) fn slide(
         if held.is_empty() || first < first_held || last + 1 < next {
             // A new window, or one that moved back (which the server's windows never do).
             while let Some(old) = held.pop_front() {
-                state.remove(&old)?;
+                state.update(&old, -1)?;
             }
             (first_held, next) = (first, first);
         }
         while next <= last {
             let entering = value(next)?;
-            state.add(&entering)?;
+            state.update(&entering, 1)?;
             held.push_back(entering);
             next += 1;
             *visits = visits.saturating_add(1);
         }
         while first_held < first {
             if let Some(old) = held.pop_front() {
-                state.remove(&old)?;
+                state.update(&old, -1)?;
             }
             first_held += 1;
         }
         column.push(state.value()?);
     }
     Ok(column)
+}
+
+/// An arithmetic expression operator on two values (`$subtract`, ...), null for null.
+fn evaluate(op: &str, a: Bson, b: Bson) -> Result<Bson> {
+    Ok(arithmetic(op, a, b)?.unwrap_or(Bson::Null))
 }
 
 /// `RemovableSum`: a `$sum` whose values can be taken out again (by adding their negation),
@@ -86,9 +92,48 @@ pub(super) struct RemovableSum {
 }
 
 impl RemovableSum {
-    fn update(&mut self, value: &Bson, quantity: i64) {
+    fn sum(&self) -> Num {
+        let special = |value: f64| {
+            if self.decimals > 0 {
+                Num::Dec(Decimal::from_f64_exact(value))
+            } else {
+                Num::F64(value)
+            }
+        };
+        if self.nans > 0 || (self.positive_infinities > 0 && self.negative_infinities > 0) {
+            return special(f64::NAN);
+        }
+        if self.positive_infinities > 0 {
+            return special(f64::INFINITY);
+        }
+        if self.negative_infinities > 0 {
+            return special(f64::NEG_INFINITY);
+        }
+        match self.total.sum() {
+            Num::Dec(total) if self.decimals == 0 => {
+                if self.doubles > 0 {
+                    return Num::F64(total.to_f64());
+                }
+                match total.round_to(0, Rounding::HalfEven).truncated_i64() {
+                    Some(long) => Num::int_or_long(long),
+                    None => Num::F64(total.to_f64()),
+                }
+            }
+            Num::F64(total)
+                if self.doubles == 0 && total > i64::MIN as f64 && total < i64::MAX as f64 =>
+            {
+                Num::int_or_long(total.round() as i64)
+            }
+            Num::I64(long) => Num::int_or_long(long),
+            other => other,
+        }
+    }
+}
+
+impl Removable for RemovableSum {
+    fn update(&mut self, value: &Bson, quantity: i64) -> Result<()> {
         let Some(number) = Num::of(value) else {
-            return;
+            return Ok(());
         };
         match number {
             Num::I32(v) => {
@@ -133,55 +178,9 @@ impl RemovableSum {
                 }
             }
         }
-    }
-
-    fn sum(&self) -> Num {
-        let special = |value: f64| {
-            if self.decimals > 0 {
-                Num::Dec(Decimal::from_f64_exact(value))
-            } else {
-                Num::F64(value)
-            }
-        };
-        if self.nans > 0 || (self.positive_infinities > 0 && self.negative_infinities > 0) {
-            return special(f64::NAN);
-        }
-        if self.positive_infinities > 0 {
-            return special(f64::INFINITY);
-        }
-        if self.negative_infinities > 0 {
-            return special(f64::NEG_INFINITY);
-        }
-        match self.total.sum() {
-            Num::Dec(total) if self.decimals == 0 => {
-                if self.doubles > 0 {
-                    return Num::F64(total.to_f64());
-                }
-                match total.round_to(0, Rounding::HalfEven).truncated_i64() {
-                    Some(long) => Num::int_or_long(long),
-                    None => Num::F64(total.to_f64()),
-                }
-            }
-            Num::F64(total)
-                if self.doubles == 0 && total > i64::MIN as f64 && total < i64::MAX as f64 =>
-            {
-                Num::int_or_long(total.round() as i64)
-            }
-            Num::I64(long) => Num::int_or_long(long),
-            other => other,
-        }
-    }
-}
-
-impl Removable for RemovableSum {
-    fn add(&mut self, value: &Bson) -> Result<()> {
-        self.update(value, 1);
         Ok(())
     }
-    fn remove(&mut self, value: &Bson) -> Result<()> {
-        self.update(value, -1);
-        Ok(())
-    }
+
     fn value(&mut self) -> Result<Bson> {
         Ok(self.sum().into_bson())
     }
@@ -211,17 +210,10 @@ impl RemovableAvg {
 }
 
 impl Removable for RemovableAvg {
-    fn add(&mut self, value: &Bson) -> Result<()> {
+    fn update(&mut self, value: &Bson, quantity: i64) -> Result<()> {
         if Num::of(value).is_some() {
-            self.sum.update(value, 1);
-            self.count += 1;
-        }
-        Ok(())
-    }
-    fn remove(&mut self, value: &Bson) -> Result<()> {
-        if Num::of(value).is_some() {
-            self.sum.update(value, -1);
-            self.count -= 1;
+            self.sum.update(value, quantity)?;
+            self.count += quantity;
         }
         Ok(())
     }
@@ -251,10 +243,12 @@ impl StdDev {
             non_finite: 0,
         }
     }
+}
 
-    fn update(&mut self, value: &Bson, quantity: i64) {
+impl Removable for StdDev {
+    fn update(&mut self, value: &Bson, quantity: i64) -> Result<()> {
         let Some(number) = Num::of(value) else {
-            return;
+            return Ok(());
         };
         let finite = match number {
             Num::F64(v) => v.is_finite(),
@@ -264,32 +258,22 @@ impl StdDev {
         if !finite {
             self.non_finite += quantity;
             self.count += quantity;
-            return;
+            return Ok(());
         }
         if self.count == 0 {
             self.count += 1;
             self.sum.add(number);
-            return;
+            return Ok(());
         }
         if self.count + quantity == 0 {
             *self = StdDev::new(self.sample);
-            return;
+            return Ok(());
         }
         let x = self.count as f64 * number.f() - self.sum.sum().f();
         self.count += quantity;
         self.sum.add(Num::F64(number.f() * quantity as f64));
         let scale = self.count.saturating_mul(self.count - quantity) as f64;
         self.m2.add(Num::F64(x * x * quantity as f64 / scale));
-    }
-}
-
-impl Removable for StdDev {
-    fn add(&mut self, value: &Bson) -> Result<()> {
-        self.update(value, 1);
-        Ok(())
-    }
-    fn remove(&mut self, value: &Bson) -> Result<()> {
-        self.update(value, -1);
         Ok(())
     }
     fn value(&mut self) -> Result<Bson> {
@@ -393,28 +377,22 @@ impl Covariance {
             Bson::Double(value)
         })
     }
-}
 
-fn evaluate(op: &str, a: Bson, b: Bson) -> Result<Bson> {
-    Ok(arithmetic(op, a, b)?.unwrap_or(Bson::Null))
-}
-
-impl Removable for Covariance {
     fn add(&mut self, value: &Bson) -> Result<()> {
         let Some((x, y)) = Covariance::pair(value) else {
             return Ok(());
         };
         if let Some(special) = Covariance::non_finite(&x, &y) {
-            self.c_xy.update(&special, 1);
+            self.c_xy.update(&special, 1)?;
             return Ok(());
         }
         self.count += 1;
         let delta_x = evaluate("$subtract", x.clone(), self.mean_x.mean()?)?;
-        self.mean_x.add(&x)?;
-        self.mean_y.add(&y)?;
+        self.mean_x.update(&x, 1)?;
+        self.mean_y.update(&y, 1)?;
         let delta_y = evaluate("$subtract", y, self.mean_y.mean()?)?;
         let delta = evaluate("$multiply", delta_x, delta_y)?;
-        self.c_xy.update(&delta, 1);
+        self.c_xy.update(&delta, 1)?;
         Ok(())
     }
 
@@ -423,7 +401,7 @@ impl Removable for Covariance {
             return Ok(());
         };
         if let Some(special) = Covariance::non_finite(&x, &y) {
-            self.c_xy.update(&special, -1);
+            self.c_xy.update(&special, -1)?;
             return Ok(());
         }
         if self.count == 0 {
@@ -436,13 +414,23 @@ impl Removable for Covariance {
             *self = Covariance::new(self.sample);
             return Ok(());
         }
-        self.mean_x.remove(&x)?;
+        self.mean_x.update(&x, -1)?;
         let delta_x = evaluate("$subtract", x, self.mean_x.mean()?)?;
         let delta_y = evaluate("$subtract", y.clone(), self.mean_y.mean()?)?;
         let delta = evaluate("$multiply", delta_x, delta_y)?;
-        self.c_xy.update(&delta, -1);
-        self.mean_y.remove(&y)?;
+        self.c_xy.update(&delta, -1)?;
+        self.mean_y.update(&y, -1)?;
         Ok(())
+    }
+}
+
+impl Removable for Covariance {
+    fn update(&mut self, value: &Bson, quantity: i64) -> Result<()> {
+        if quantity > 0 {
+            self.add(value)
+        } else {
+            self.remove(value)
+        }
     }
 
     fn value(&mut self) -> Result<Bson> {
@@ -521,16 +509,14 @@ impl Integral {
         let area = evaluate("$multiply", rise, run)?;
         evaluate("$divide", area, Bson::Double(2.0))
     }
-}
 
-impl Removable for Integral {
     fn add(&mut self, point: &Bson) -> Result<()> {
         if Integral::has_nan(point) {
             self.nans += 1;
         }
         if let Some(last) = self.points.back() {
             let area = Integral::trapezoid(last, point)?;
-            self.areas.update(&area, 1);
+            self.areas.update(&area, 1)?;
         }
         self.points.push_back(point.clone());
         Ok(())
@@ -543,9 +529,19 @@ impl Removable for Integral {
         self.points.pop_front();
         if let Some(first) = self.points.front() {
             let area = Integral::trapezoid(point, first)?;
-            self.areas.update(&area, -1);
+            self.areas.update(&area, -1)?;
         }
         Ok(())
+    }
+}
+
+impl Removable for Integral {
+    fn update(&mut self, value: &Bson, quantity: i64) -> Result<()> {
+        if quantity > 0 {
+            self.add(value)
+        } else {
+            self.remove(value)
+        }
     }
 
     fn value(&mut self) -> Result<Bson> {

@@ -11,7 +11,7 @@ use crate::expr::{Expr, Num, Variables};
 
 /// A `unit` of `$derivative` or `$integral` in milliseconds: a week or shorter, since longer
 /// units vary in length.
-pub(super) fn unit_millis(op: &str, value: &Bson) -> Result<i64> {
+fn unit_millis(op: &str, value: &Bson) -> Result<i64> {
     let millis = match value {
         Bson::String(unit) => match unit.as_str() {
             "week" => Some(604_800_000),
@@ -34,7 +34,12 @@ pub(super) fn unit_millis(op: &str, value: &Bson) -> Result<i64> {
 
 /// `{$integral: {input, unit}}`.
 pub(super) fn compile_integral(argument: &Bson) -> Result<Function> {
-    let op = "$integral";
+    let (input, unit_ms) = input_and_unit("$integral", argument)?;
+    Ok(Function::Integral { input, unit_ms })
+}
+
+/// The `{input, unit}` argument of `$derivative` and `$integral`.
+pub(super) fn input_and_unit(op: &str, argument: &Bson) -> Result<(Expr, Option<i64>)> {
     let Bson::Document(spec) = argument else {
         return Err(MqlError::parse(format!("`{op}` requires an object")));
     };
@@ -51,10 +56,8 @@ pub(super) fn compile_integral(argument: &Bson) -> Result<Function> {
             }
         }
     }
-    Ok(Function::Integral {
-        input: input.ok_or_else(|| MqlError::parse(format!("`{op}` requires `input`")))?,
-        unit_ms,
-    })
+    let input = input.ok_or_else(|| MqlError::parse(format!("`{op}` requires `input`")))?;
+    Ok((input, unit_ms))
 }
 
 /// `{$expMovingAvg: {input, N}}` or `{input, alpha}`: the weight of each new value is `alpha`,
