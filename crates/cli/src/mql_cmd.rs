@@ -27,9 +27,28 @@ pub struct DocsArg {
 }
 
 #[derive(Debug, Args)]
+pub struct SeedArg {
+    /// Seed for `$rand`, `$sampleRate` and `$sample`: the same seed gives the same output
+    /// (default: unpredictable).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+}
+
+impl SeedArg {
+    fn variables(&self) -> Variables {
+        match self.seed {
+            Some(seed) => Variables::new().with_seed(seed),
+            None => Variables::new(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct FindArgs {
     #[command(flatten)]
     docs: DocsArg,
+    #[command(flatten)]
+    seed: SeedArg,
     /// Query filter (Extended JSON).
     #[arg(long, value_name = "JSON")]
     filter: Option<String>,
@@ -51,6 +70,8 @@ pub struct FindArgs {
 pub struct UpdateArgs {
     #[command(flatten)]
     docs: DocsArg,
+    #[command(flatten)]
+    seed: SeedArg,
     /// Query filter (Extended JSON).
     #[arg(long, value_name = "JSON")]
     filter: String,
@@ -72,6 +93,8 @@ pub struct UpdateArgs {
 pub struct AggregateArgs {
     #[command(flatten)]
     docs: DocsArg,
+    #[command(flatten)]
+    seed: SeedArg,
     /// The pipeline: an array of stages.
     #[arg(long, value_name = "JSON")]
     pipeline: String,
@@ -96,6 +119,7 @@ fn find(args: FindArgs) -> Result<()> {
         sort: optional_document("--sort", args.sort.as_deref())?,
         skip: args.skip,
         limit: args.limit,
+        variables: args.seed.variables(),
     };
     let found = rampart_mql::find(&docs, &options)?;
     print_docs(&found)
@@ -113,7 +137,7 @@ fn update(args: UpdateArgs) -> Result<()> {
         many: args.many,
         upsert: args.upsert,
         array_filters,
-        variables: Variables::new(),
+        variables: args.seed.variables(),
     };
     let outcome = rampart_mql::update(&mut docs, &filter, &update, &options)?;
     print_docs(&docs)?;
@@ -141,7 +165,7 @@ fn aggregate(args: AggregateArgs) -> Result<()> {
         collections.push((name.to_owned(), read_docs(Path::new(file))?));
     }
     let source = FileCollections(collections);
-    let output = rampart_mql::aggregate(&docs, &pipeline, &source, &Variables::new())?;
+    let output = rampart_mql::aggregate(&docs, &pipeline, &source, &args.seed.variables())?;
     print_docs(&output)
 }
 

@@ -158,6 +158,50 @@ fn mql_aggregate_runs_a_pipeline() {
     );
 }
 
+
+#[test]
+fn mql_seed_makes_random_output_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: String = (0..40).map(|id| format!("{{\"_id\": {id}}}\n")).collect();
+    let docs = docs_file(&dir, &lines);
+    let sample = |seed: Option<&str>| {
+        let mut args = vec![
+            "mql",
+            "aggregate",
+            "--docs",
+            &docs,
+            "--pipeline",
+            r#"[{"$sample": {"size": 5}}, {"$set": {"r": {"$rand": {}}}}]"#,
+        ];
+        if let Some(seed) = seed {
+            args.extend(["--seed", seed]);
+        }
+        let output = run(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(stdout(&output).lines().count(), 5);
+        stdout(&output)
+    };
+    assert_eq!(sample(Some("42")), sample(Some("42")));
+    assert_ne!(sample(Some("42")), sample(Some("43")));
+    assert_ne!(sample(None), sample(None));
+
+    let find = |seed: &str| {
+        let output = run(&[
+            "mql",
+            "find",
+            "--docs",
+            &docs,
+            "--filter",
+            r#"{"$sampleRate": 0.5}"#,
+            "--seed",
+            seed,
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    assert_eq!(find("7"), find("7"));
+    assert_ne!(find("7"), find("8"));
+}
 #[test]
 fn mql_errors_are_one_line_with_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();

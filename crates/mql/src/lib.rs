@@ -32,6 +32,7 @@ mod ops;
 mod path;
 mod pipeline;
 mod projection;
+mod random;
 pub mod raw;
 mod sort;
 mod update;

@@ -25,11 +25,16 @@ pub struct FindOptions {
     pub skip: u64,
     /// Maximum number of documents to return; `None` or 0 means no limit.
     pub limit: Option<u64>,
+    /// Variables for `$expr` and computed projections (the `let` option), a fixed `$$NOW`, a
+    /// seed for `$rand` and `$sampleRate`.
+    pub variables: Variables,
 }
 
 /// Runs a find over `docs`.
 pub fn find(docs: &[Document], options: &FindOptions) -> Result<Vec<Document>> {
-    let filter = Filter::compile(&options.filter)?;
+    // One `$$NOW` and one sequence of random numbers for the whole find.
+    let variables = options.variables.pinned();
+    let filter = Filter::compile(&options.filter)?.with_variables(variables.clone());
     let projection = options
         .projection
         .as_ref()
@@ -65,7 +70,7 @@ pub fn find(docs: &[Document], options: &FindOptions) -> Result<Vec<Document>> {
         .skip(skip)
         .take(limit)
         .map(|(doc, position)| match &projection {
-            Some(projection) => projection.apply(doc, position),
+            Some(projection) => projection.apply_with(doc, position, &variables),
             None => Ok(doc.clone()),
         })
         .collect()
@@ -103,7 +108,9 @@ pub fn update(
     update: &Bson,
     options: &UpdateOptions,
 ) -> Result<UpdateOutcome> {
-    let compiled_filter = Filter::compile(filter)?;
+    // One `$$NOW` and one sequence of random numbers for the whole update.
+    let variables = options.variables.pinned();
+    let compiled_filter = Filter::compile(filter)?.with_variables(variables.clone());
     let compiled = Update::parse(update, &options.array_filters)?;
     if compiled.is_replacement() && options.many {
         return Err(MqlError::bad_value(
@@ -121,7 +128,7 @@ pub fn update(
         let context = UpdateContext {
             matched_position: matched.array_position,
             is_upsert_insert: false,
-            variables: options.variables.clone(),
+            variables: variables.clone(),
         };
         let mut updated = doc.clone();
         if compiled.apply(&mut updated, &context)? {
@@ -137,7 +144,7 @@ pub fn update(
         let context = UpdateContext {
             matched_position: None,
             is_upsert_insert: true,
-            variables: options.variables.clone(),
+            variables: variables.clone(),
         };
         let mut inserted = compiled.upsert_document(&compiled_filter, &context)?;
         let id = ensure_id(&mut inserted);

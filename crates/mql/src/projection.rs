@@ -162,12 +162,22 @@ impl Projection {
 
     /// Projects `doc`. `matched_position` is the filter's array position, for `field.$`.
     pub fn apply(&self, doc: &Document, matched_position: Option<usize>) -> Result<Document> {
+        self.apply_with(doc, matched_position, &Variables::new())
+    }
+
+    /// [`Projection::apply`] with `variables` for the computed fields' expressions (a find's
+    /// `let`, a fixed `$$NOW`, the random numbers of `$rand`).
+    pub fn apply_with(
+        &self,
+        doc: &Document,
+        matched_position: Option<usize>,
+        variables: &Variables,
+    ) -> Result<Document> {
         if self.is_identity() {
             return Ok(doc.clone());
         }
         let mut output = if self.inclusion {
-            let variables = Variables::new();
-            include_document(&self.root, doc, doc, &variables)?
+            include_document(&self.root, doc, doc, variables)?
         } else {
             let mut output = exclude_document(&self.root, doc);
             elem_match_in_place(&self.root, doc, &mut output)?;

@@ -94,6 +94,7 @@ fn run_case(case: &Value, shared_docs: &[Document]) -> Result<CaseResult, rampar
             sort: find.get("sort").map(to_doc),
             skip: find.get("skip").and_then(Value::as_u64).unwrap_or(0),
             limit: find.get("limit").and_then(Value::as_u64),
+            variables: Variables::new(),
         };
         return Ok(CaseResult {
             docs: rampart_mql::find(&docs, &options)?,

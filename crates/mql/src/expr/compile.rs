@@ -292,6 +292,17 @@ fn special(spec: Special) -> Result<Node> {
 fn builder(name: &str) -> Option<Builder> {
     let builder: Builder = match name {
         "$literal" => |_, _, operand| Ok(Node::Const(operand.clone())),
+        "$rand" => |_, _, operand| match operand {
+            // An empty document or an empty array is the call without arguments.
+            Bson::Document(doc) if doc.is_empty() => Ok(Node::Rand),
+            Bson::Array(items) if items.is_empty() => Ok(Node::Rand),
+            Bson::Document(_) | Bson::Array(_) => {
+                Err(MqlError::parse("$rand does not currently accept arguments"))
+            }
+            _ => Err(MqlError::parse(
+                "invalid parameter: expected an object ($rand)",
+            )),
+        },
         "$and" => |cc, _, operand| Ok(Node::And(cc.compile_args(operand)?)),
         "$or" => |cc, _, operand| Ok(Node::Or(cc.compile_args(operand)?)),
         "$cond" => |cc, _, operand| cc.compile_cond(operand),

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use bson::{Bson, Document};
 
 use crate::error::{MqlError, Result};
+use crate::random::Random;
 
 pub(crate) use arith::{add_numbers, extreme_of, integral, Num, Total};
 pub(crate) use array::ValueSet;
@@ -35,12 +36,18 @@ pub struct Expr {
 }
 
 /// User variables (`let`) and system values visible to an expression (`$$NOW`); `$$ROOT` and
-/// `$$CURRENT` come from the document being evaluated.
+/// `$$CURRENT` come from the document being evaluated. Also the source of random numbers for
+/// `$rand`, `$sampleRate` and `$sample`.
 #[derive(Debug, Clone, Default)]
 pub struct Variables {
     /// `None`: defined, with a missing value (a `let` of a field path to nothing).
     values: BTreeMap<String, Option<Bson>>,
     now: Option<bson::DateTime>,
+    /// Where the random numbers of a run start (see [`Variables::with_seed`]).
+    seed: Option<u64>,
+    /// The generator of one run, set by [`Variables::pinned`]; `None`: each random number
+    /// comes from fresh randomness.
+    random: Option<Random>,
 }
 
 impl Variables {
@@ -77,12 +84,44 @@ impl Variables {
         self.now.unwrap_or_else(bson::DateTime::now)
     }
 
-    /// The same variables with `$$NOW` fixed, so that every document of one pipeline run sees
-    /// the same time.
+    /// Fixes the random numbers `$rand`, `$sampleRate` and `$sample` draw: every run (a find,
+    /// an update, a pipeline) given these variables draws the same numbers in the same order.
+    /// Without a seed they are unpredictable.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self.random = None;
+        self
+    }
+
+    /// The variables of one run: `$$NOW` fixed, so that every document sees the same time,
+    /// and one generator of random numbers for the whole run (started from the seed, if
+    /// any). Pinning pinned variables changes nothing, so that a run's sub-pipelines share
+    /// its time and its sequence of random numbers.
     pub fn pinned(&self) -> Variables {
         let mut pinned = self.clone();
         pinned.now = Some(self.now());
+        let seed = self.seed;
+        pinned.random.get_or_insert_with(|| match seed {
+            Some(seed) => Random::seeded(seed),
+            None => Random::from_entropy(),
+        });
         pinned
+    }
+
+    /// A random double in [0, 1).
+    pub(crate) fn random_f64(&self) -> f64 {
+        match &self.random {
+            Some(random) => random.next_f64(),
+            None => crate::random::fresh_f64(),
+        }
+    }
+
+    /// An integer uniform in `0..bound`.
+    pub(crate) fn random_below(&self, bound: u64) -> u64 {
+        match &self.random {
+            Some(random) => random.below(bound),
+            None => Random::from_entropy().below(bound),
+        }
     }
 }
 
@@ -215,6 +254,8 @@ pub(crate) enum Node {
     Filter(Box<array::FilterSpec>),
     Reduce(Box<array::ReduceSpec>),
     Special(Box<Special>),
+    /// `$rand`: a double uniform in [0, 1), drawn anew for each evaluation.
+    Rand,
 }
 
 /// Operators with positional, eagerly evaluated arguments.
@@ -298,6 +339,7 @@ impl Node {
             Node::Filter(spec) => spec.eval(cx),
             Node::Reduce(spec) => spec.eval(cx),
             Node::Special(special) => special.eval(cx),
+            Node::Rand => Ok(Some(Bson::Double(cx.vars.random_f64()))),
         }
     }
 }

@@ -277,8 +277,21 @@ impl Filter {
         })
     }
 
+    /// The filter with `variables` for its `$expr` and `$sampleRate` (user variables, `$$NOW`,
+    /// the random numbers; see [`Variables`]) wherever it is matched without others.
+    pub fn with_variables(mut self, variables: Variables) -> Filter {
+        self.variables = variables;
+        self
+    }
+
     /// Whether `doc` matches. Errors only from `$expr` evaluation.
     pub fn matches(&self, doc: &Document) -> Result<bool> {
+        self.matches_with(doc, &self.variables)
+    }
+
+    /// [`Filter::matches`] with `variables` for `$expr` and `$sampleRate`, wherever they are
+    /// in the filter: a `$match` in a `$lookup` sub-pipeline sees the `let` variables.
+    pub fn matches_with(&self, doc: &Document, variables: &Variables) -> Result<bool> {
         if let Some(matched) = self.constant {
             return Ok(matched);
         }
@@ -287,7 +300,7 @@ impl Filter {
             &self.root,
             self.several,
             eval::Container::Doc(doc),
-            &self.variables,
+            variables,
             &mut position,
         )
     }

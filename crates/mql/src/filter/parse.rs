@@ -76,16 +76,8 @@ const UNSUPPORTED_PATH_OPERATORS: &[&str] = &[
 ];
 
 /// Top-level operators MongoDB knows but this engine does not evaluate.
-const UNSUPPORTED_TOP_OPERATORS: &[&str] = &[
-    "$where",
-    "$text",
-    "$jsonSchema",
-    "$sampleRate",
-    "$alwaysTrue",
-    "$alwaysFalse",
-    "$atomic",
-    "$isolated",
-];
+const UNSUPPORTED_TOP_OPERATORS: &[&str] =
+    &["$where", "$text", "$jsonSchema", "$atomic", "$isolated"];
 
 /// Path operators that make a document an operator expression inside `$all`.
 const PATH_OPERATORS: &[&str] = &[
@@ -127,6 +119,11 @@ pub(crate) fn parse_filter(filter: &Document, scope: Scope) -> Result<Node> {
             children.push(node);
         }
     }
+    // `$expr` (and `$sampleRate`) after the field tests, where MongoDB's sorted conjunction
+    // puts them too: an expression runs only on documents the rest of the filter lets through, so
+    // one that fails on some documents (`$divide` by a field that is 0 there) fails only if
+    // such a document gets that far, and a random draw is spent only on those.
+    children.sort_by_key(|node| matches!(node, Node::Expr(_)));
     Ok(match children.len() {
         1 => children.pop().unwrap_or(Node::Const(true)),
         _ => Node::And(children),
@@ -146,9 +143,48 @@ fn parse_entry(key: &str, value: &Bson, scope: Scope) -> Result<Option<Node>> {
         "$expr" => Err(MqlError::bad_value(
             "`$expr` can only be applied to the top-level document",
         )),
+        "$sampleRate" if scope.top_level => parse_sample_rate(value).map(Some),
+        "$sampleRate" => Err(MqlError::bad_value(
+            "`$sampleRate` can only be applied to the top-level document",
+        )),
+        "$alwaysTrue" | "$alwaysFalse" => parse_always(key, value).map(Some),
         _ if UNSUPPORTED_TOP_OPERATORS.contains(&key) => Err(unsupported(key)),
         _ => Err(MqlError::unknown_operator(key, "top level operator")),
     }
+}
+
+/// `$sampleRate: x`: each document matches with probability `x`, as MongoDB desugars it:
+/// 0 matches nothing, 1 everything, and anything between is `{$expr: {$lt: [{$rand: {}},
+/// x]}}`.
+fn parse_sample_rate(value: &Bson) -> Result<Node> {
+    let Some(rate) = number(value).map(Number::as_f64) else {
+        return Err(MqlError::bad_value(
+            "argument to $sampleRate must be a numeric type",
+        ));
+    };
+    // Written so that NaN fails too.
+    if !(0.0..=1.0).contains(&rate) {
+        return Err(MqlError::bad_value(
+            "numeric argument to $sampleRate must be in [0, 1]",
+        ));
+    }
+    if rate == 0.0 || rate == 1.0 {
+        return Ok(Node::Const(rate == 1.0));
+    }
+    let draw = bson::bson!({ "$lt": [{ "$rand": {} }, rate] });
+    Ok(Node::Expr(Box::new(Expr::compile(&draw)?)))
+}
+
+/// `$alwaysTrue: 1` and `$alwaysFalse: 1`.
+fn parse_always(op: &str, value: &Bson) -> Result<Node> {
+    let one = matches!(number(value), Some(Number::Int(1)))
+        || matches!(number(value), Some(Number::Double(x)) if x == 1.0);
+    if !one {
+        return Err(MqlError::parse(format!(
+            "{op} must be an integer value of 1"
+        )));
+    }
+    Ok(Node::Const(op == "$alwaysTrue"))
 }
 
 fn parse_clauses(op: &str, value: &Bson, scope: Scope) -> Result<Vec<Node>> {
@@ -571,7 +607,17 @@ fn parse_elem_match(path: &str, operand: &Bson, scope: Scope) -> Result<Pred> {
         first.starts_with('$')
             && !matches!(
                 first.as_str(),
-                "$and" | "$or" | "$nor" | "$expr" | "$where" | "$text" | "$comment" | "$jsonSchema"
+                "$and"
+                    | "$or"
+                    | "$nor"
+                    | "$expr"
+                    | "$where"
+                    | "$text"
+                    | "$comment"
+                    | "$jsonSchema"
+                    | "$sampleRate"
+                    | "$alwaysTrue"
+                    | "$alwaysFalse"
             )
     });
     if value_form {

@@ -11,7 +11,7 @@ mod window;
 use bson::{Bson, Document};
 
 use crate::error::{MqlError, Result};
-use crate::expr::{truthy, Expr, Variables};
+use crate::expr::{Expr, Variables};
 use crate::filter::Filter;
 use crate::sort::SortSpec;
 
@@ -46,11 +46,13 @@ pub struct Pipeline {
 
 #[derive(Debug, Clone)]
 enum Stage {
-    Match(Box<MatchStage>),
+    Match(Box<Filter>),
     Shape(shape::Shape),
     Sort(SortSpec),
     Skip(usize),
     Limit(usize),
+    /// `$sample`: this many documents picked at random.
+    Sample(u64),
     Count(String),
     Group(Box<group::Group>),
     SortByCount(Box<group::Group>),
@@ -67,14 +69,6 @@ enum Stage {
     Redact(redact::Redact),
     /// A stage MongoDB rewrites into other stages (`$fill`), run as they are.
     Rewritten(Box<Pipeline>),
-}
-
-/// `$match`: a query filter, with a top-level `$expr` evaluated here so that it sees the
-/// pipeline's variables (`$lookup` `let`).
-#[derive(Debug, Clone)]
-struct MatchStage {
-    filter: Option<Filter>,
-    expr: Option<Expr>,
 }
 
 impl Pipeline {
@@ -137,7 +131,7 @@ fn compile_stage(stage: &Document, depth: usize) -> Result<Stage> {
         ))),
     };
     Ok(match name.as_str() {
-        "$match" => Stage::Match(Box::new(compile_match(as_doc()?)?)),
+        "$match" => Stage::Match(Box::new(Filter::compile(as_doc()?)?)),
         "$project" => Stage::Shape(shape::Shape::project(as_doc()?)?),
         "$addFields" | "$set" => Stage::Shape(shape::Shape::add_fields(name, as_doc()?)?),
         "$unset" => Stage::Shape(shape::Shape::unset(spec)?),
@@ -183,12 +177,7 @@ fn compile_stage(stage: &Document, depth: usize) -> Result<Stage> {
                 format!("`{name}` is not supported in this context"),
             ))
         }
-        "$sample" => {
-            return Err(MqlError::new(
-                crate::ErrorKind::UnknownOperator,
-                "`$sample` is not supported: its output is random",
-            ))
-        }
+        "$sample" => Stage::Sample(sample_size(spec)?),
         other => return Err(MqlError::unknown_operator(other, "pipeline stage")),
     })
 }
@@ -309,18 +298,35 @@ fn compile_fill(spec: &Document, depth: usize) -> Result<Pipeline> {
     Pipeline::compile_nested(&stages, depth)
 }
 
-fn compile_match(spec: &Document) -> Result<MatchStage> {
-    let mut rest = spec.clone();
-    let expr = rest
-        .remove("$expr")
-        .map(|expr| Expr::compile(&expr))
-        .transpose()?;
-    let filter = if rest.is_empty() && expr.is_some() {
-        None
-    } else {
-        Some(Filter::compile(&rest)?)
+/// `$sample`'s `{size: n}`: a positive number, truncated toward zero (MongoDB 8.1 and later
+/// refuse 0, which earlier versions took to mean no documents).
+fn sample_size(spec: &Bson) -> Result<u64> {
+    let Bson::Document(spec) = spec else {
+        return Err(MqlError::parse(
+            "the $sample stage specification must be an object",
+        ));
     };
-    Ok(MatchStage { filter, expr })
+    let mut size = None;
+    for (name, value) in spec {
+        if name != "size" {
+            return Err(MqlError::parse(format!(
+                "unrecognized option to $sample: {name}"
+            )));
+        }
+        let number = crate::value::number(value)
+            .ok_or_else(|| MqlError::parse("size argument to $sample must be a number"))?;
+        // As the server's `safeNumberLong`: NaN is 0, out-of-range values saturate.
+        size = Some(match number {
+            crate::value::Number::Int(n) => n,
+            crate::value::Number::Double(x) if x.is_nan() => 0,
+            crate::value::Number::Double(x) => x as i64,
+        });
+    }
+    let size = size.ok_or_else(|| MqlError::parse("$sample stage must specify a size"))?;
+    u64::try_from(size)
+        .ok()
+        .filter(|size| *size > 0)
+        .ok_or_else(|| MqlError::bad_value("size argument to $sample must be a positive integer"))
 }
 
 /// A `$skip` or `$limit` count: a non-negative (for `$limit`, positive) whole number.
@@ -463,10 +469,10 @@ impl Stage {
         vars: &Variables,
     ) -> Result<Vec<Document>> {
         match self {
-            Stage::Match(stage) => {
+            Stage::Match(filter) => {
                 let mut kept = Vec::with_capacity(docs.len());
                 for doc in docs {
-                    if stage.matches(&doc, vars)? {
+                    if filter.matches_with(&doc, vars)? {
                         kept.push(doc);
                     }
                 }
@@ -480,6 +486,10 @@ impl Stage {
             Stage::Skip(count) => Ok(docs.into_iter().skip(*count).collect()),
             Stage::Limit(count) => {
                 docs.truncate(*count);
+                Ok(docs)
+            }
+            Stage::Sample(size) => {
+                sample(&mut docs, *size, vars);
                 Ok(docs)
             }
             Stage::Count(field) => Ok(count_stage(field, docs.len())),
@@ -526,18 +536,19 @@ impl Stage {
     }
 }
 
-impl MatchStage {
-    fn matches(&self, doc: &Document, vars: &Variables) -> Result<bool> {
-        if let Some(filter) = &self.filter {
-            if !filter.matches(doc)? {
-                return Ok(false);
-            }
-        }
-        match &self.expr {
-            Some(expr) => Ok(truthy(expr.evaluate(doc, vars)?.as_ref())),
-            None => Ok(true),
-        }
+/// Keeps `size` documents picked uniformly at random without replacement, in random order
+/// (all of them, shuffled, when there are no more than `size`), as MongoDB's `$sample` (a
+/// random key per document, sorted, the first `size` kept): the first steps of a
+/// Fisher-Yates shuffle.
+fn sample(docs: &mut Vec<Document>, size: u64, vars: &Variables) {
+    let len = docs.len();
+    let keep = usize::try_from(size).unwrap_or(usize::MAX).min(len);
+    for at in 0..keep {
+        let remaining = (len - at) as u64;
+        let offset = usize::try_from(vars.random_below(remaining)).unwrap_or(0);
+        docs.swap(at, at + offset);
     }
+    docs.truncate(keep);
 }
 
 fn count_stage(field: &str, count: usize) -> Vec<Document> {
