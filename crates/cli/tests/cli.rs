@@ -158,7 +158,6 @@ fn mql_aggregate_runs_a_pipeline() {
     );
 }
 
-
 #[test]
 fn mql_seed_makes_random_output_reproducible() {
     let dir = tempfile::tempdir().unwrap();

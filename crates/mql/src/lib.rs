@@ -1,7 +1,9 @@
 //! MongoDB's query language, in process: Extended JSON, filters, update operators, projection,
 //! sort and aggregation over `bson` documents, with MongoDB's documented semantics.
 //!
-//! Pure: no IO, no async, no global state. Everything compiles once (`Filter::compile`,
+//! Pure: no IO, no async, no global state; the clock (`$$NOW`) and the operating system's
+//! randomness (`$rand`, `$sample`) are read only where a caller does not fix them
+//! (`Variables::with_now`, `Variables::with_seed`). Everything compiles once (`Filter::compile`,
 //! `Update::parse`, `Projection::compile`, `SortSpec::compile`, `Pipeline::compile`) and then
 //! evaluates many documents. Anything this engine does not support is an error naming the
 //! operator, never silently ignored.
