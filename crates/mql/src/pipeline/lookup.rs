@@ -2,7 +2,7 @@
 
 use bson::{Bson, Document};
 
-use super::{stage_list, CollectionSource, Pipeline};
+use super::{stage_list, CollectionSource, Origin, Pipeline};
 use crate::error::{MqlError, Result};
 use crate::expr::{Expr, Variables};
 use crate::value::values_equal;
@@ -179,7 +179,8 @@ pub(crate) fn set_path(doc: &mut Document, path: &[String], value: Bson) {
 /// A compiled `$lookup`.
 #[derive(Debug, Clone)]
 pub(crate) struct Lookup {
-    from: String,
+    /// `None`: the pipeline starts with `$documents`.
+    from: Option<String>,
     /// `localField` and `foreignField`, for the equality form.
     fields: Option<(Vec<String>, Vec<String>)>,
     lets: Vec<(String, Expr)>,
@@ -212,8 +213,12 @@ impl Lookup {
                 "`$lookup` found an unknown argument `{extra}`"
             )));
         }
-        let from = string_arg(spec, "from")?
-            .ok_or_else(|| MqlError::parse("`$lookup` requires a `from` collection"))?;
+        let from = string_arg(spec, "from")?;
+        if from.is_none() && !spec.contains_key("pipeline") {
+            return Err(MqlError::parse(
+                "must specify 'pipeline' when 'from' is empty",
+            ));
+        }
         let output = string_arg(spec, "as")?
             .ok_or_else(|| MqlError::parse("`$lookup` requires an `as` field"))?;
         let fields = match (
@@ -235,9 +240,18 @@ impl Lookup {
             Some(stages) => Some(Pipeline::compile_nested(
                 &stage_list("$lookup", stages)?,
                 depth + 1,
+                Origin::Source,
             )?),
             None => None,
         };
+        let makes_documents = pipeline
+            .as_ref()
+            .is_some_and(Pipeline::starts_with_documents);
+        if from.is_none() && !makes_documents {
+            return Err(MqlError::parse(
+                "$lookup stage without explicit collection must have a pipeline with $documents as first stage",
+            ));
+        }
         if fields.is_none() && pipeline.is_none() {
             return Err(MqlError::parse(
                 "`$lookup` requires `localField` and `foreignField`, or a `pipeline`",
@@ -256,7 +270,7 @@ impl Lookup {
             }
         };
         Ok(Lookup {
-            from: from.to_owned(),
+            from: from.filter(|_| !makes_documents).map(str::to_owned),
             fields,
             lets,
             pipeline,
@@ -270,25 +284,12 @@ impl Lookup {
         source: &dyn CollectionSource,
         vars: &Variables,
     ) -> Result<Vec<Document>> {
-        let foreign = source.documents(&self.from)?;
+        let foreign = match &self.from {
+            Some(from) => source.documents(from)?,
+            None => Vec::new(),
+        };
         let mut out = Vec::with_capacity(docs.len());
         for mut doc in docs {
-            let candidates: Vec<Document> = match &self.fields {
-                Some((local, foreign_field)) => {
-                    let wanted = local_values(&doc, local);
-                    foreign
-                        .iter()
-                        .filter(|candidate| {
-                            let found = foreign_values(candidate, foreign_field);
-                            found
-                                .iter()
-                                .any(|value| wanted.iter().any(|w| values_equal(w, value)))
-                        })
-                        .cloned()
-                        .collect()
-                }
-                None => foreign.clone(),
-            };
             let joined = match &self.pipeline {
                 Some(pipeline) => {
                     let mut scoped = vars.clone();
@@ -297,15 +298,41 @@ impl Lookup {
                         let value = expr.evaluate(&doc, vars)?;
                         scoped = scoped.with_optional(name.clone(), value);
                     }
-                    pipeline.run_pinned(candidates, source, &scoped)?
+                    if self.from.is_none() {
+                        // The equality applies to what `$documents` makes, before the rest.
+                        let generated = pipeline.run_first(source, &scoped)?;
+                        let candidates = self.equal(&doc, generated);
+                        pipeline.run_stages(1, candidates, source, &scoped)?
+                    } else {
+                        let candidates = self.equal(&doc, foreign.clone());
+                        pipeline.run_pinned(candidates, source, &scoped)?
+                    }
                 }
-                None => candidates,
+                None => self.equal(&doc, foreign.clone()),
             };
             let joined = Bson::Array(joined.into_iter().map(Bson::Document).collect());
             set_path(&mut doc, &self.output, joined);
             out.push(doc);
         }
         Ok(out)
+    }
+
+    /// The `candidates` whose `foreignField` equals the local document's `localField`, with
+    /// the equality form; all of them without.
+    fn equal(&self, doc: &Document, candidates: Vec<Document>) -> Vec<Document> {
+        let Some((local, foreign_field)) = &self.fields else {
+            return candidates;
+        };
+        let wanted = local_values(doc, local);
+        candidates
+            .into_iter()
+            .filter(|candidate| {
+                let found = foreign_values(candidate, foreign_field);
+                found
+                    .iter()
+                    .any(|value| wanted.iter().any(|w| values_equal(w, value)))
+            })
+            .collect()
     }
 }
 

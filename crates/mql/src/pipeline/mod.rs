@@ -60,8 +60,9 @@ enum Stage {
     Bucket(Box<group::Group>),
     BucketAuto(Box<bucket_auto::BucketAuto>),
     SetWindowFields(Box<window::SetWindowFields>),
-    /// `$unionWith`: the input, then another collection through a sub-pipeline.
-    UnionWith(Box<(String, Pipeline)>),
+    /// `$unionWith`: the input, then another collection (or a `$documents` stage) through a
+    /// sub-pipeline.
+    UnionWith(Box<(Option<String>, Pipeline)>),
     Unwind(lookup::Unwind),
     ReplaceRoot(Expr),
     Lookup(Box<lookup::Lookup>),
@@ -69,15 +70,27 @@ enum Stage {
     Redact(redact::Redact),
     /// A stage MongoDB rewrites into other stages (`$fill`), run as they are.
     Rewritten(Box<Pipeline>),
+    /// `$documents`: the documents an expression gives, in place of any input. Only first in
+    /// a `$lookup` or `$unionWith` sub-pipeline.
+    Documents(Expr),
+}
+
+/// Where a sub-pipeline may take its documents from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Origin {
+    /// The top level, or a `$facet`: the documents it is given.
+    Input,
+    /// A `$lookup` or `$unionWith` sub-pipeline: a collection, or a first `$documents` stage.
+    Source,
 }
 
 impl Pipeline {
     /// Compiles `stages`; unknown or unsupported stages are errors naming the stage.
     pub fn compile(stages: &[Document]) -> Result<Pipeline> {
-        Self::compile_nested(stages, 0)
+        Self::compile_nested(stages, 0, Origin::Input)
     }
 
-    fn compile_nested(stages: &[Document], depth: usize) -> Result<Pipeline> {
+    fn compile_nested(stages: &[Document], depth: usize, origin: Origin) -> Result<Pipeline> {
         if depth > MAX_PIPELINE_DEPTH {
             return Err(MqlError::limit(format!(
                 "sub-pipelines nest deeper than {MAX_PIPELINE_DEPTH} levels"
@@ -85,9 +98,20 @@ impl Pipeline {
         }
         let stages = stages
             .iter()
-            .map(|stage| compile_stage(stage, depth))
+            .enumerate()
+            .map(|(position, stage)| {
+                if stage.contains_key("$documents") {
+                    check_documents_place(position, depth, origin)?;
+                }
+                compile_stage(stage, depth)
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Pipeline { stages })
+    }
+
+    /// Whether the first stage is `$documents`, which makes the pipeline its own source.
+    fn starts_with_documents(&self) -> bool {
+        matches!(self.stages.first(), Some(Stage::Documents(_)))
     }
 
     /// Runs the pipeline over `input`.
@@ -107,8 +131,27 @@ impl Pipeline {
         source: &dyn CollectionSource,
         vars: &Variables,
     ) -> Result<Vec<Document>> {
+        self.run_stages(0, input, source, vars)
+    }
+
+    /// Runs the first stage alone, on no input (a `$documents` making its documents).
+    fn run_first(&self, source: &dyn CollectionSource, vars: &Variables) -> Result<Vec<Document>> {
+        match self.stages.first() {
+            Some(stage) => stage.run(Vec::new(), source, vars),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Runs the stages from position `first` on.
+    fn run_stages(
+        &self,
+        first: usize,
+        input: Vec<Document>,
+        source: &dyn CollectionSource,
+        vars: &Variables,
+    ) -> Result<Vec<Document>> {
         let mut docs = input;
-        for stage in &self.stages {
+        for stage in self.stages.iter().skip(first) {
             docs = stage.run(docs, source, vars)?;
         }
         Ok(docs)
@@ -171,6 +214,7 @@ fn compile_stage(stage: &Document, depth: usize) -> Result<Stage> {
         "$facet" => Stage::Facet(compile_facet(as_doc()?, depth)?),
         "$redact" => Stage::Redact(redact::Redact::compile(spec)?),
         "$fill" => Stage::Rewritten(Box::new(compile_fill(as_doc()?, depth)?)),
+        "$documents" => Stage::Documents(Expr::compile(spec)?),
         "$out" | "$merge" => {
             return Err(MqlError::new(
                 crate::ErrorKind::UnknownOperator,
@@ -295,7 +339,27 @@ fn compile_fill(spec: &Document, depth: usize) -> Result<Pipeline> {
     if !values.is_empty() {
         stages.push(bson::doc! { "$addFields": values });
     }
-    Pipeline::compile_nested(&stages, depth)
+    Pipeline::compile_nested(&stages, depth, Origin::Input)
+}
+
+/// `$documents` only starts a `$lookup` or `$unionWith` sub-pipeline: a collection's
+/// pipeline reads the collection (MongoDB runs it first in a pipeline of `{aggregate: 1}`,
+/// which reads no collection), and a `$facet` reads its input.
+fn check_documents_place(position: usize, depth: usize, origin: Origin) -> Result<()> {
+    if position > 0 {
+        return Err(MqlError::parse(
+            "$documents is only valid as the first stage in a pipeline",
+        ));
+    }
+    if origin == Origin::Input {
+        return Err(MqlError::parse(if depth == 0 {
+            "`$documents` cannot start a collection's pipeline: use it in a `$lookup` or \
+             `$unionWith` sub-pipeline"
+        } else {
+            "`$documents` is not allowed to be used within a `$facet` stage"
+        }));
+    }
+    Ok(())
 }
 
 /// `$sample`'s `{size: n}`: a positive number, truncated toward zero (MongoDB 8.1 and later
@@ -387,13 +451,16 @@ fn compile_facet(spec: &Document, depth: usize) -> Result<Vec<(String, Pipeline)
                 )));
             }
         }
-        facets.push((name.clone(), Pipeline::compile_nested(&stages, depth + 1)?));
+        facets.push((
+            name.clone(),
+            Pipeline::compile_nested(&stages, depth + 1, Origin::Input)?,
+        ));
     }
     Ok(facets)
 }
 
 /// `$unionWith`: a collection name, or `{coll, pipeline}`.
-fn compile_union(spec: &Bson, depth: usize) -> Result<(String, Pipeline)> {
+fn compile_union(spec: &Bson, depth: usize) -> Result<(Option<String>, Pipeline)> {
     let op = "$unionWith";
     let (collection, stages) = match spec {
         Bson::String(name) => (Some(name.clone()), Vec::new()),
@@ -425,11 +492,11 @@ fn compile_union(spec: &Bson, depth: usize) -> Result<(String, Pipeline)> {
             )))
         }
     };
-    let collection = match collection {
-        Some(name) if !name.is_empty() => name,
-        // Without a collection MongoDB needs a `$documents` pipeline, which is not supported.
-        _ => return Err(MqlError::parse(format!("`{op}` requires `coll`"))),
-    };
+    if collection.as_deref() == Some("") {
+        return Err(MqlError::parse(format!(
+            "`{op}` requires a non-empty `coll`"
+        )));
+    }
     for stage in &stages {
         if let Some(inner) = ["$out", "$merge"]
             .into_iter()
@@ -440,7 +507,14 @@ fn compile_union(spec: &Bson, depth: usize) -> Result<(String, Pipeline)> {
             )));
         }
     }
-    Ok((collection, Pipeline::compile_nested(&stages, depth + 1)?))
+    let pipeline = Pipeline::compile_nested(&stages, depth + 1, Origin::Source)?;
+    // Without a collection the sub-pipeline must make its own documents.
+    if collection.is_none() && !pipeline.starts_with_documents() {
+        return Err(MqlError::parse(format!(
+            "`{op}` requires `coll`, or a `pipeline` that starts with `$documents`"
+        )));
+    }
+    Ok((collection, pipeline))
 }
 
 /// The stages of a sub-pipeline given as an array of documents.
@@ -508,10 +582,14 @@ impl Stage {
             Stage::SetWindowFields(stage) => stage.run(docs, vars),
             Stage::UnionWith(union) => {
                 let (collection, pipeline) = union.as_ref();
-                let other = source.documents(collection)?;
+                let other = match collection {
+                    Some(name) if !pipeline.starts_with_documents() => source.documents(name)?,
+                    _ => Vec::new(),
+                };
                 docs.extend(pipeline.run_pinned(other, source, vars)?);
                 Ok(docs)
             }
+            Stage::Documents(expr) => documents(expr, vars),
             Stage::Unwind(unwind) => unwind.run(docs),
             Stage::ReplaceRoot(expr) => docs
                 .into_iter()
@@ -562,6 +640,30 @@ fn count_stage(field: &str, count: usize) -> Vec<Document> {
     let mut doc = Document::new();
     doc.insert(field, value);
     vec![doc]
+}
+
+/// `$documents`: the expression, evaluated once against an empty document, must give an
+/// array of documents.
+fn documents(expr: &Expr, vars: &Variables) -> Result<Vec<Document>> {
+    let items = match expr.evaluate(&Document::new(), vars)? {
+        Some(Bson::Array(items)) => items,
+        other => {
+            return Err(MqlError::bad_value(format!(
+                "`$documents` requires an array of documents, found {}",
+                other.as_ref().map_or("missing", crate::value::type_name)
+            )))
+        }
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            Bson::Document(doc) => Ok(doc),
+            other => Err(MqlError::type_mismatch(format!(
+                "elements within the array passed to `$documents` must be documents, found {}",
+                crate::value::type_name(&other)
+            ))),
+        })
+        .collect()
 }
 
 fn replace_root(expr: &Expr, doc: &Document, vars: &Variables) -> Result<Document> {
