@@ -2,6 +2,7 @@
 //! stage to stage.
 
 mod bucket_auto;
+mod densify;
 mod group;
 mod lookup;
 mod redact;
@@ -60,6 +61,8 @@ enum Stage {
     Bucket(Box<group::Group>),
     BucketAuto(Box<bucket_auto::BucketAuto>),
     SetWindowFields(Box<window::SetWindowFields>),
+    /// `$densify`: sorted, with documents added in the gaps.
+    Densify(Box<densify::Densify>),
     /// `$unionWith`: the input, then another collection (or a `$documents` stage) through a
     /// sub-pipeline.
     UnionWith(Box<(Option<String>, Pipeline)>),
@@ -213,6 +216,7 @@ fn compile_stage(stage: &Document, depth: usize) -> Result<Stage> {
         "$lookup" => Stage::Lookup(Box::new(lookup::Lookup::compile(as_doc()?, depth)?)),
         "$facet" => Stage::Facet(compile_facet(as_doc()?, depth)?),
         "$redact" => Stage::Redact(redact::Redact::compile(spec)?),
+        "$densify" => Stage::Densify(Box::new(densify::Densify::compile(as_doc()?)?)),
         "$fill" => Stage::Rewritten(Box::new(compile_fill(as_doc()?, depth)?)),
         "$documents" => Stage::Documents(Expr::compile(spec)?),
         "$out" | "$merge" => {
@@ -580,6 +584,7 @@ impl Stage {
             }
             Stage::BucketAuto(stage) => stage.run(docs, vars),
             Stage::SetWindowFields(stage) => stage.run(docs, vars),
+            Stage::Densify(stage) => stage.run(docs, vars),
             Stage::UnionWith(union) => {
                 let (collection, pipeline) = union.as_ref();
                 let other = match collection {
