@@ -190,14 +190,17 @@ impl Densify {
         }
         let dotted = field.join(".");
         for partition in &partitions {
-            let overlaps = partition == &dotted
-                || partition.starts_with(&format!("{dotted}."))
-                || dotted.starts_with(&format!("{partition}."));
-            if overlaps {
-                return Err(MqlError::bad_value(format!(
-                    "`$densify` cannot densify `{dotted}`, which overlaps the partition field \
-                     `{partition}`"
-                )));
+            if partition == &dotted || partition.starts_with(&format!("{dotted}.")) {
+                return Err(MqlError::bad_value(
+                    "BSON field '$densify.partitionByFields' contains the field that is being \
+                     densified",
+                ));
+            }
+            if dotted.starts_with(&format!("{partition}.")) {
+                return Err(MqlError::bad_value(
+                    "The field that is being densified contains the BSON field \
+                     '$densify.partitionByFields'",
+                ));
             }
         }
         // The sort the server puts before `$_internalDensify`: partitions first, except for
@@ -234,6 +237,7 @@ impl Densify {
             vars,
             state: State::UninitializedOrBelowRange,
             current: None,
+            below: None,
             global_min: None,
             global_max: None,
             partitioned: false,
@@ -304,6 +308,9 @@ fn parse_range(spec: &Document) -> Result<Range> {
         }
     }
     let step = step.ok_or_else(|| missing("range.step"))?;
+    if number(&step).is_none() {
+        return Err(wrong_type("range.step", "number", &step));
+    }
     let bounds = bounds.ok_or_else(|| missing("range.bounds"))?;
     let positive = number(&step).is_some_and(|n| n.as_f64() > 0.0);
     if !positive {
@@ -444,6 +451,12 @@ struct Machine<'a> {
     state: State,
     /// The last value seen or generated that lies on the step.
     current: Option<Value>,
+    /// When `current` stands for "one step below" a bound (the start of an explicit range,
+    /// or the smallest value for a new partition with full bounds): that bound. The step
+    /// after `current` is then the bound itself, not `current` plus a step, which differ for
+    /// months (one month below October 31 is September 30, and one month after that is
+    /// October 30).
+    below: Option<Value>,
     global_min: Option<Value>,
     global_max: Option<Value>,
     partitioned: bool,
@@ -562,6 +575,34 @@ impl Machine<'_> {
             .ok_or_else(|| MqlError::bad_value("`$densify` has no current value"))
     }
 
+    fn set_current(&mut self, value: Value) {
+        self.current = Some(value);
+        self.below = None;
+    }
+
+    /// `current` as one step below `bound`.
+    fn set_current_below(&mut self, bound: Value) -> Result<()> {
+        self.current = Some(self.range().decrement(&bound)?);
+        self.below = Some(bound);
+        Ok(())
+    }
+
+    /// The value one step after `current`.
+    fn next_after_current(&self) -> Result<Value> {
+        match &self.below {
+            Some(bound) => Ok(bound.clone()),
+            None => self.range().increment(&self.current()?),
+        }
+    }
+
+    /// The value the step is counted from: `current`, or the bound it stands below.
+    fn step_base(&self) -> Result<Value> {
+        match &self.below {
+            Some(bound) => Ok(bound.clone()),
+            None => self.current(),
+        }
+    }
+
     fn push(&mut self, doc: Document) -> Result<()> {
         if self.state == State::Done {
             self.out.push(doc);
@@ -578,7 +619,7 @@ impl Machine<'_> {
             }
             return match self.range().bounds {
                 Bounds::Full => {
-                    self.current = Some(value.clone());
+                    self.set_current(value.clone());
                     self.global_min = Some(value.clone());
                     self.global_max = Some(value);
                     self.state = State::NeedGen;
@@ -604,10 +645,10 @@ impl Machine<'_> {
                                 .global_min
                                 .clone()
                                 .ok_or_else(|| MqlError::bad_value("`$densify` has no minimum"))?;
-                            self.current = Some(self.range().decrement(&min)?);
+                            self.set_current_below(min)?;
                             self.set_partition_value(&doc)?;
                         }
-                        Some(last) => self.current = Some(last),
+                        Some(last) => self.set_current(last),
                     }
                 }
                 self.need_gen(doc)
@@ -621,7 +662,7 @@ impl Machine<'_> {
                         Ok(())
                     }
                     Some(last) => {
-                        self.current = Some(last);
+                        self.set_current(last);
                         self.need_gen(doc)
                     }
                 }
@@ -633,9 +674,10 @@ impl Machine<'_> {
                         None => {
                             self.set_partition_value(&doc)?;
                             self.current = None;
+                            self.below = None;
                             return self.first_doc_explicit(doc);
                         }
-                        Some(last) => self.current = Some(last),
+                        Some(last) => self.set_current(last),
                     }
                 }
                 self.need_gen_explicit(doc)
@@ -646,10 +688,10 @@ impl Machine<'_> {
     /// `handleNeedGen`: full and partition bounds.
     fn need_gen(&mut self, doc: Document) -> Result<()> {
         let value = self.value(&doc)?;
-        let next = self.range().increment(&self.current()?)?;
+        let next = self.next_after_current()?;
         if value.same(&next) {
             self.set_partition_value(&doc)?;
-            self.current = Some(value.clone());
+            self.set_current(value.clone());
         }
         if !next.lt(&value) {
             self.out.push(doc);
@@ -661,7 +703,7 @@ impl Machine<'_> {
         if generator.done() {
             self.state = State::NeedGen;
         }
-        self.current = Some(self.value(&first)?);
+        self.set_current(self.value(&first)?);
         self.set_partition_value(&first)?;
         self.out.push(first);
         self.drain(generator)
@@ -675,9 +717,9 @@ impl Machine<'_> {
         };
         match self.position(&value) {
             Position::Inside => {
-                let next = self.range().increment(&self.current()?)?;
+                let next = self.next_after_current()?;
                 if value.same(&next) {
-                    self.current = Some(value);
+                    self.set_current(value);
                     self.set_partition_value(&doc)?;
                     self.out.push(doc);
                     Ok(())
@@ -689,9 +731,9 @@ impl Machine<'_> {
                 }
             }
             Position::Above => {
-                let next = self.range().increment(&self.current()?)?;
+                let next = self.next_after_current()?;
                 if !next.lt(&high) {
-                    self.current = Some(next);
+                    self.set_current(next);
                     self.set_partition_value(&doc)?;
                     if !self.partitioned {
                         self.state = State::Done;
@@ -704,7 +746,7 @@ impl Machine<'_> {
             }
             Position::RangeMin => {
                 self.set_partition_value(&doc)?;
-                self.current = Some(value);
+                self.set_current(value);
                 self.out.push(doc);
                 Ok(())
             }
@@ -722,14 +764,17 @@ impl Machine<'_> {
         let value = self.value(&doc)?;
         if self.current.is_none() {
             if let Some((low, _)) = self.explicit() {
-                self.current = Some(self.range().decrement(&low)?);
+                self.set_current_below(low)?;
             }
         }
         match self.position(&value) {
             Position::Inside | Position::Above => self.above_explicit_min(doc),
             Position::RangeMin => {
+                // The server before 8.0 did not record the partition's value here, and
+                // generated the range again for the partition's next document.
                 self.state = State::NeedGen;
-                self.current = Some(value);
+                self.set_partition_value(&doc)?;
+                self.set_current(value);
                 self.out.push(doc);
                 Ok(())
             }
@@ -747,10 +792,10 @@ impl Machine<'_> {
         let Some((_, high)) = self.explicit() else {
             return self.need_gen(doc);
         };
-        let lower = self.range().increment(&self.current()?)?;
+        let lower = self.next_after_current()?;
         if value.same(&lower) {
             self.set_partition_value(&doc)?;
-            self.current = Some(lower);
+            self.set_current(lower);
             self.out.push(doc);
             return Ok(());
         }
@@ -758,7 +803,7 @@ impl Machine<'_> {
         let include = self.include_fields(&doc)?;
         let mut generator = self.generator(lower, upper, include, Some(doc))?;
         let first = self.next_document(&mut generator)?;
-        self.current = Some(self.value(&first)?);
+        self.set_current(self.value(&first)?);
         self.reset_after(&generator)?;
         self.set_partition_value(&first)?;
         self.out.push(first);
@@ -789,8 +834,8 @@ impl Machine<'_> {
             let doc = self.next_document(&mut generator)?;
             let value = self.value(&doc)?;
             if self.explicit().is_some() {
-                if self.range().on_step(&value, &self.current()?)? {
-                    self.current = Some(value);
+                if self.range().on_step(&value, &self.step_base()?)? {
+                    self.set_current(value);
                     self.set_partition_value(&doc)?;
                 }
                 self.reset_after(&generator)?;
@@ -799,8 +844,8 @@ impl Machine<'_> {
                     self.state = State::NeedGen;
                 }
                 // The generator's last document (the input one) may be off the step.
-                if value.same(&self.range().increment(&self.current()?)?) {
-                    self.current = Some(value);
+                if value.same(&self.next_after_current()?) {
+                    self.set_current(value);
                     self.set_partition_value(&doc)?;
                 }
             }
@@ -907,11 +952,11 @@ impl Machine<'_> {
                 let (low, high) = *bounds;
                 let start = match &self.current {
                     None => {
-                        self.current = Some(low.clone());
+                        self.set_current(low.clone());
                         low
                     }
-                    Some(current) => {
-                        let next = self.range().increment(current)?;
+                    Some(_) => {
+                        let next = self.next_after_current()?;
                         if !next.lt(&high) {
                             return Ok(());
                         }
@@ -937,7 +982,7 @@ impl Machine<'_> {
                         .global_max
                         .clone()
                         .ok_or_else(|| MqlError::bad_value("`$densify` has no maximum"))?;
-                    let max = if self.range().on_step(&global_max, &self.current()?)? {
+                    let max = if self.range().on_step(&global_max, &self.step_base()?)? {
                         self.range().increment(&global_max)?
                     } else {
                         global_max
