@@ -13,7 +13,10 @@
 )]
 
 use bson::{doc, Bson, Document};
-use rampart_mql::{aggregate, find, update, FindOptions, NoCollections, UpdateOptions, Variables};
+use rampart_mql::{
+    aggregate, find, update, Filter, FindOptions, NoCollections, Projection, Update, UpdateContext,
+    UpdateOptions, Variables,
+};
 
 fn numbered(count: i32) -> Vec<Document> {
     (0..count).map(|id| doc! { "_id": id }).collect()
@@ -91,16 +94,22 @@ fn sample_of_everything_shuffles() {
 #[test]
 fn sample_rate_keeps_that_fraction() {
     let docs = numbered(20_000);
-    let options = FindOptions {
+    let options = |seed| FindOptions {
         filter: doc! { "$sampleRate": 0.3 },
-        variables: Variables::new().with_seed(11),
+        variables: Variables::new().with_seed(seed),
         ..FindOptions::default()
     };
-    let kept = find(&docs, &options).unwrap();
+    let kept = find(&docs, &options(11)).unwrap();
     // 6,000 expected, standard deviation sqrt(20000 * 0.3 * 0.7) = 64.8.
     assert!((5_650..=6_350).contains(&kept.len()), "{}", kept.len());
     // The same seed keeps the same documents, in the stored order.
-    assert_eq!(ids(&find(&docs, &options).unwrap()), ids(&kept));
+    assert_eq!(ids(&find(&docs, &options(11)).unwrap()), ids(&kept));
+    // One seeded generator goes on from where it was: a second find with the same
+    // variables draws new numbers.
+    let shared = options(11);
+    let first = ids(&find(&docs, &shared).unwrap());
+    assert_eq!(first, ids(&kept));
+    assert_ne!(ids(&find(&docs, &shared).unwrap()), first);
     let mut sorted = ids(&kept);
     sorted.sort_unstable();
     assert_eq!(sorted, ids(&kept));
@@ -181,4 +190,110 @@ fn rand_in_an_update_pipeline_draws_for_each_document() {
     distinct.dedup();
     assert_eq!(distinct.len(), 100);
     assert!(values.iter().all(|r| (0.0..1.0).contains(r)));
+}
+
+#[test]
+fn seeded_variables_reach_every_entry_point() {
+    let docs = numbered(200);
+    // A filter given seeded variables: the same seed picks the same documents.
+    let pick = |seed| {
+        let filter = Filter::compile(&doc! { "$sampleRate": 0.5 })
+            .unwrap()
+            .with_variables(Variables::new().with_seed(seed));
+        docs.iter()
+            .filter(|doc| filter.matches(doc).unwrap())
+            .count()
+    };
+    assert_eq!(pick(1), pick(1));
+    let filter = Filter::compile(&doc! { "$sampleRate": 0.5 }).unwrap();
+    let with = |seed| {
+        let vars = Variables::new().with_seed(seed);
+        docs.iter()
+            .map(|doc| filter.matches_with(doc, &vars).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(with(2), with(2));
+    assert_ne!(with(2), with(3));
+    // A projection's computed field.
+    let projection = Projection::compile(&doc! { "r": { "$rand": {} } }).unwrap();
+    let project = |seed| {
+        let vars = Variables::new().with_seed(seed);
+        projection
+            .apply_with(&docs[0], None, &vars)
+            .unwrap()
+            .get_f64("r")
+            .unwrap()
+    };
+    assert_eq!(project(4), project(4));
+    // An update pipeline applied document by document with one seeded context: each
+    // document draws its own number.
+    let pipeline = Bson::Array(vec![Bson::Document(
+        doc! { "$set": { "r": { "$rand": {} } } },
+    )]);
+    let update = Update::parse(&pipeline, &[]).unwrap();
+    let context = UpdateContext {
+        variables: Variables::new().with_seed(5),
+        ..UpdateContext::default()
+    };
+    let mut first = doc! { "_id": 1 };
+    let mut second = doc! { "_id": 2 };
+    update.apply(&mut first, &context).unwrap();
+    update.apply(&mut second, &context).unwrap();
+    assert_ne!(first.get_f64("r").unwrap(), second.get_f64("r").unwrap());
+}
+
+#[test]
+fn sample_rate_between_zero_and_one_inside_or_and_lookup() {
+    let docs: Vec<Document> = (0..2_000)
+        .map(|id| doc! { "_id": id, "k": id % 2 })
+        .collect();
+    // In `$or` with a test that never holds, `$sampleRate` decides alone: about half.
+    let options = |filter| FindOptions {
+        filter,
+        variables: Variables::new().with_seed(21),
+        ..FindOptions::default()
+    };
+    let kept = find(
+        &docs,
+        &options(doc! { "$or": [{ "k": 7 }, { "$sampleRate": 0.5 }] }),
+    )
+    .unwrap();
+    // 1,000 expected, standard deviation 22.4.
+    assert!((880..=1_120).contains(&kept.len()), "{}", kept.len());
+    // In `$and` with `k: 1`: half of the odd documents.
+    let kept = find(
+        &docs,
+        &options(doc! { "$and": [{ "k": 1 }, { "$sampleRate": 0.5 }] }),
+    )
+    .unwrap();
+    assert!(kept.iter().all(|doc| doc.get_i32("k").unwrap() == 1));
+    // 500 expected, standard deviation 15.8.
+    assert!((420..=580).contains(&kept.len()), "{}", kept.len());
+    // In a `$lookup` sub-pipeline, seeded through the pipeline's variables.
+    let pipeline = [
+        doc! { "$limit": 1 },
+        doc! { "$lookup": {
+            "pipeline": [
+                { "$documents": { "$map": { "input": { "$range": [0, 1000] }, "in": { "i": "$$this" } } } },
+                { "$match": { "$sampleRate": 0.25 } },
+            ],
+            "as": "picked",
+        } },
+    ];
+    let run = |seed| {
+        aggregate(
+            &docs,
+            &pipeline,
+            &NoCollections,
+            &Variables::new().with_seed(seed),
+        )
+        .unwrap()[0]
+            .get_array("picked")
+            .unwrap()
+            .len()
+    };
+    let once = run(8);
+    assert_eq!(once, run(8));
+    // 250 expected, standard deviation 13.7.
+    assert!((180..=320).contains(&once), "{once}");
 }

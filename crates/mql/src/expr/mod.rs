@@ -43,10 +43,9 @@ pub struct Variables {
     /// `None`: defined, with a missing value (a `let` of a field path to nothing).
     values: BTreeMap<String, Option<Bson>>,
     now: Option<bson::DateTime>,
-    /// Where the random numbers of a run start (see [`Variables::with_seed`]).
-    seed: Option<u64>,
-    /// The generator of one run, set by [`Variables::pinned`]; `None`: each random number
-    /// comes from fresh randomness.
+    /// The generator of random numbers, shared by clones (see [`Variables::with_seed`]);
+    /// `None`: each random number comes from fresh randomness, until [`Variables::pinned`]
+    /// starts a generator for a run.
     random: Option<Random>,
 }
 
@@ -84,27 +83,23 @@ impl Variables {
         self.now.unwrap_or_else(bson::DateTime::now)
     }
 
-    /// Fixes the random numbers `$rand`, `$sampleRate` and `$sample` draw: every run (a find,
-    /// an update, a pipeline) given these variables draws the same numbers in the same order.
-    /// Without a seed they are unpredictable.
+    /// Fixes the random numbers `$rand`, `$sampleRate` and `$sample` draw: one generator,
+    /// started from `seed` and shared by these variables and their clones, so that the same
+    /// seed given to the same calls in the same order gives the same numbers. Without a seed
+    /// they are unpredictable.
     pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self.random = None;
+        self.random = Some(Random::seeded(seed));
         self
     }
 
     /// The variables of one run: `$$NOW` fixed, so that every document sees the same time,
-    /// and one generator of random numbers for the whole run (started from the seed, if
-    /// any). Pinning pinned variables changes nothing, so that a run's sub-pipelines share
-    /// its time and its sequence of random numbers.
+    /// and one generator of random numbers for the whole run (the seeded one, if any, else
+    /// a new one). Pinning pinned variables changes nothing, so that a run's sub-pipelines
+    /// share its time and its sequence of random numbers.
     pub fn pinned(&self) -> Variables {
         let mut pinned = self.clone();
         pinned.now = Some(self.now());
-        let seed = self.seed;
-        pinned.random.get_or_insert_with(|| match seed {
-            Some(seed) => Random::seeded(seed),
-            None => Random::from_entropy(),
-        });
+        pinned.random.get_or_insert_with(Random::from_entropy);
         pinned
     }
 

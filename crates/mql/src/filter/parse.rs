@@ -119,11 +119,7 @@ pub(crate) fn parse_filter(filter: &Document, scope: Scope) -> Result<Node> {
             children.push(node);
         }
     }
-    // `$expr` (and `$sampleRate`) after the field tests, where MongoDB's sorted conjunction
-    // puts them too: an expression runs only on documents the rest of the filter lets through, so
-    // one that fails on some documents (`$divide` by a field that is 0 there) fails only if
-    // such a document gets that far, and a random draw is spent only on those.
-    children.sort_by_key(|node| matches!(node, Node::Expr(_)));
+    expressions_last(&mut children);
     Ok(match children.len() {
         1 => children.pop().unwrap_or(Node::Const(true)),
         _ => Node::And(children),
@@ -175,16 +171,55 @@ fn parse_sample_rate(value: &Bson) -> Result<Node> {
     Ok(Node::Expr(Box::new(Expr::compile(&draw)?)))
 }
 
-/// `$alwaysTrue: 1` and `$alwaysFalse: 1`.
+/// `$alwaysTrue: 1` and `$alwaysFalse: 1`, with the messages of the server's
+/// `parseIntegerElementToLong` for what is not an integer.
 fn parse_always(op: &str, value: &Bson) -> Result<Node> {
-    let one = matches!(number(value), Some(Number::Int(1)))
-        || matches!(number(value), Some(Number::Double(x)) if x == 1.0);
-    if !one {
+    let integer = match number(value) {
+        None => {
+            return Err(MqlError::parse(format!(
+                "Expected a number in: {op}: {value}"
+            )))
+        }
+        Some(Number::Int(n)) => n,
+        Some(Number::Double(x)) if x.is_nan() => {
+            return Err(MqlError::parse(format!(
+                "Expected an integer, but found NaN in: {op}: {value}"
+            )))
+        }
+        Some(Number::Double(x)) if x.fract() != 0.0 => {
+            return Err(MqlError::parse(format!(
+                "Expected an integer: {op}: {value}"
+            )))
+        }
+        // Whole, so the conversion only saturates, and a saturated value is not 1.
+        Some(Number::Double(x)) => x as i64,
+    };
+    if integer != 1 {
         return Err(MqlError::parse(format!(
             "{op} must be an integer value of 1"
         )));
     }
     Ok(Node::Const(op == "$alwaysTrue"))
+}
+
+/// Puts the clauses that hold an `$expr` (or a `$sampleRate`) after those that hold none,
+/// keeping their order otherwise, as MongoDB's optimizer sorts the clauses of `$and`, `$or`
+/// and `$nor` (its expression clauses come after the field tests): an expression then runs
+/// only on the documents the field tests do not decide, so one that fails on some documents
+/// (`$divide` by a field that is 0 there) fails only if such a document gets that far, and a
+/// random draw is spent only where it matters.
+fn expressions_last(clauses: &mut [Node]) {
+    clauses.sort_by_key(holds_expression);
+}
+
+fn holds_expression(node: &Node) -> bool {
+    match node {
+        Node::Expr(_) => true,
+        Node::And(children) | Node::Or(children) | Node::Nor(children) => {
+            children.iter().any(holds_expression)
+        }
+        _ => false,
+    }
 }
 
 fn parse_clauses(op: &str, value: &Bson, scope: Scope) -> Result<Vec<Node>> {
@@ -197,7 +232,7 @@ fn parse_clauses(op: &str, value: &Bson, scope: Scope) -> Result<Vec<Node>> {
         )));
     }
     let inner = scope.level_down(scope.top_level)?;
-    items
+    let mut clauses = items
         .iter()
         .map(|item| match item {
             Bson::Document(clause) => parse_filter(clause, inner),
@@ -205,7 +240,9 @@ fn parse_clauses(op: &str, value: &Bson, scope: Scope) -> Result<Vec<Node>> {
                 "`{op}` entries need to be full objects"
             ))),
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    expressions_last(&mut clauses);
+    Ok(clauses)
 }
 
 /// True when a document is an operator expression (`{$gt: 1}`) rather than a literal: its

@@ -301,14 +301,14 @@ impl Lookup {
                     if self.from.is_none() {
                         // The equality applies to what `$documents` makes, before the rest.
                         let generated = pipeline.run_first(source, &scoped)?;
-                        let candidates = self.equal(&doc, generated);
+                        let candidates = self.equal(&doc, &generated);
                         pipeline.run_stages(1, candidates, source, &scoped)?
                     } else {
-                        let candidates = self.equal(&doc, foreign.clone());
+                        let candidates = self.equal(&doc, &foreign);
                         pipeline.run_pinned(candidates, source, &scoped)?
                     }
                 }
-                None => self.equal(&doc, foreign.clone()),
+                None => self.equal(&doc, &foreign),
             };
             let joined = Bson::Array(joined.into_iter().map(Bson::Document).collect());
             set_path(&mut doc, &self.output, joined);
@@ -317,21 +317,22 @@ impl Lookup {
         Ok(out)
     }
 
-    /// The `candidates` whose `foreignField` equals the local document's `localField`, with
-    /// the equality form; all of them without.
-    fn equal(&self, doc: &Document, candidates: Vec<Document>) -> Vec<Document> {
+    /// Copies of the `candidates` whose `foreignField` equals the local document's
+    /// `localField`, with the equality form; of all of them without.
+    fn equal(&self, doc: &Document, candidates: &[Document]) -> Vec<Document> {
         let Some((local, foreign_field)) = &self.fields else {
-            return candidates;
+            return candidates.to_vec();
         };
         let wanted = local_values(doc, local);
         candidates
-            .into_iter()
+            .iter()
             .filter(|candidate| {
                 let found = foreign_values(candidate, foreign_field);
                 found
                     .iter()
                     .any(|value| wanted.iter().any(|w| values_equal(w, value)))
             })
+            .cloned()
             .collect()
     }
 }

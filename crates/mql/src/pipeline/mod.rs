@@ -515,7 +515,8 @@ fn compile_union(spec: &Bson, depth: usize) -> Result<(Option<String>, Pipeline)
     // Without a collection the sub-pipeline must make its own documents.
     if collection.is_none() && !pipeline.starts_with_documents() {
         return Err(MqlError::parse(format!(
-            "`{op}` requires `coll`, or a `pipeline` that starts with `$documents`"
+            "{op} stage without explicit collection must have a pipeline with $documents as \
+             first stage"
         )));
     }
     Ok((collection, pipeline))
