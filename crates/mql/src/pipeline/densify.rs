@@ -13,9 +13,10 @@ use bson::{Bson, Document};
 
 use super::lookup::set_path;
 use crate::error::{MqlError, Result};
+use crate::expr::ValueSet;
 use crate::expr::{add_in_utc, arithmetic, is_time_unit, Expr, Variables};
 use crate::sort::SortSpec;
-use crate::value::{compare_values, number, values_equal, Number};
+use crate::value::{compare_values, number, Number};
 
 /// Most documents one `$densify` may generate, the server's default for
 /// `internalQueryMaxAllowedDensifyDocs`.
@@ -65,7 +66,13 @@ impl Value {
     }
 
     fn compare(&self, other: &Value) -> std::cmp::Ordering {
-        compare_values(&self.to_bson(), &other.to_bson())
+        match (self, other) {
+            (Value::Number(a), Value::Number(b)) => compare_values(a, b),
+            (Value::Date(a), Value::Date(b)) => a.cmp(b),
+            // Numbers sort before dates; the stage never compares the two.
+            (Value::Number(_), Value::Date(_)) => std::cmp::Ordering::Less,
+            (Value::Date(_), Value::Number(_)) => std::cmp::Ordering::Greater,
+        }
     }
 
     fn lt(&self, other: &Value) -> bool {
@@ -241,7 +248,8 @@ impl Densify {
             global_min: None,
             global_max: None,
             partitioned: false,
-            table: Vec::new(),
+            keys: ValueSet::default(),
+            last_values: Vec::new(),
             generated: 0,
             out: Vec::with_capacity(docs.len()),
         };
@@ -460,21 +468,23 @@ struct Machine<'a> {
     global_min: Option<Value>,
     global_max: Option<Value>,
     partitioned: bool,
-    /// Per partition key, the last value on the step (`_partitionTable`), in the order the
-    /// partitions were first seen.
-    table: Vec<(Bson, Value)>,
+    /// The partition keys (`_partitionTable`'s), in the order they were first seen...
+    keys: ValueSet,
+    /// ... and, at each key's position, its last value on the step (`None` once the
+    /// partition is finished after the last input document).
+    last_values: Vec<Option<Value>>,
     generated: usize,
     out: Vec<Document>,
 }
 
-impl Machine<'_> {
+impl<'a> Machine<'a> {
     fn range(&self) -> &Range {
         &self.stage.range
     }
 
-    fn explicit(&self) -> Option<(Value, Value)> {
-        match &self.range().bounds {
-            Bounds::Explicit(bounds) => Some(bounds.as_ref().clone()),
+    fn explicit(&self) -> Option<&'a (Value, Value)> {
+        match &self.stage.range.bounds {
+            Bounds::Explicit(bounds) => Some(bounds),
             _ => None,
         }
     }
@@ -534,10 +544,8 @@ impl Machine<'_> {
     }
 
     fn table_get(&self, key: &Bson) -> Option<Value> {
-        self.table
-            .iter()
-            .find(|(seen, _)| values_equal(seen, key))
-            .map(|(_, value)| value.clone())
+        let position = self.keys.position(key)?;
+        self.last_values.get(position).cloned().flatten()
     }
 
     fn set_partition_value(&mut self, doc: &Document) -> Result<()> {
@@ -546,13 +554,11 @@ impl Machine<'_> {
         }
         let key = self.partition_key(doc)?;
         let value = self.value(doc)?;
-        match self
-            .table
-            .iter_mut()
-            .find(|(seen, _)| values_equal(seen, &key))
-        {
-            Some(slot) => slot.1 = value,
-            None => self.table.push((key, value)),
+        let (position, new) = self.keys.insert(key);
+        if new {
+            self.last_values.push(Some(value));
+        } else if let Some(slot) = self.last_values.get_mut(position) {
+            *slot = Some(value);
         }
         Ok(())
     }
@@ -561,10 +567,10 @@ impl Machine<'_> {
         let Some((low, high)) = self.explicit() else {
             return Position::Inside;
         };
-        match value.compare(&low) {
+        match value.compare(low) {
             std::cmp::Ordering::Less => Position::Below,
             std::cmp::Ordering::Equal => Position::RangeMin,
-            std::cmp::Ordering::Greater if value.lt(&high) => Position::Inside,
+            std::cmp::Ordering::Greater if value.lt(high) => Position::Inside,
             std::cmp::Ordering::Greater => Position::Above,
         }
     }
@@ -732,7 +738,7 @@ impl Machine<'_> {
             }
             Position::Above => {
                 let next = self.next_after_current()?;
-                if !next.lt(&high) {
+                if !next.lt(high) {
                     self.set_current(next);
                     self.set_partition_value(&doc)?;
                     if !self.partitioned {
@@ -764,7 +770,7 @@ impl Machine<'_> {
         let value = self.value(&doc)?;
         if self.current.is_none() {
             if let Some((low, _)) = self.explicit() {
-                self.set_current_below(low)?;
+                self.set_current_below(low.clone())?;
             }
         }
         match self.position(&value) {
@@ -799,7 +805,7 @@ impl Machine<'_> {
             self.out.push(doc);
             return Ok(());
         }
-        let upper = if value.lt(&high) { value } else { high };
+        let upper = if value.lt(high) { value } else { high.clone() };
         let include = self.include_fields(&doc)?;
         let mut generator = self.generator(lower, upper, include, Some(doc))?;
         let first = self.next_document(&mut generator)?;
@@ -974,7 +980,19 @@ impl Machine<'_> {
     /// `finishDensifyingPartitionedInput`: each partition up to the end of the range (full
     /// bounds: the largest value seen, included when on the step).
     fn finish_partitions(&mut self) -> Result<()> {
-        while let Some((key, last)) = self.table.first().cloned() {
+        // The server takes the table's first partition until none is left; one that a
+        // generator records again after it was taken comes back with a value whose next step
+        // is past the end, and generates nothing: one pass in first-seen order is the same.
+        for position in 0..self.last_values.len() {
+            let Some(last) = self.last_values.get_mut(position).and_then(Option::take) else {
+                continue;
+            };
+            let key = self
+                .keys
+                .values()
+                .get(position)
+                .cloned()
+                .unwrap_or(Bson::Null);
             let (max, min_override) = match self.range().bounds.clone() {
                 Bounds::Explicit(bounds) => (bounds.1, Some(bounds.0)),
                 _ => {
@@ -990,7 +1008,6 @@ impl Machine<'_> {
                     (max, None)
                 }
             };
-            self.table.remove(0);
             let mut start = self.range().increment(&last)?;
             if !start.lt(&max) {
                 continue;
