@@ -47,6 +47,16 @@ impl Number {
             Number::Double(value) => value,
         }
     }
+
+    /// The value as an int64 the way the server's `safeNumberLong` takes it: a fraction
+    /// truncated toward zero, NaN as 0, values out of range saturated.
+    pub(crate) fn saturating_long(self) -> i64 {
+        match self {
+            Number::Int(value) => value,
+            // Rust's float-to-int conversion truncates, saturates and maps NaN to 0.
+            Number::Double(value) => value as i64,
+        }
+    }
 }
 
 /// The numeric value of `value`, if it is a number. Decimal128 is read through its string

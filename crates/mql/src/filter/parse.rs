@@ -191,8 +191,8 @@ fn parse_always(op: &str, value: &Bson) -> Result<Node> {
                 "Expected an integer: {op}: {value}"
             )))
         }
-        // Whole, so the conversion only saturates, and a saturated value is not 1.
-        Some(Number::Double(x)) => x as i64,
+        // Whole, so only out-of-range values change, and they are not 1.
+        Some(whole) => whole.saturating_long(),
     };
     if integer != 1 {
         return Err(MqlError::parse(format!(

@@ -86,11 +86,7 @@ impl Value {
 
 impl Range {
     fn step_long(&self) -> i64 {
-        match number(&self.step) {
-            Some(Number::Int(n)) => n,
-            Some(Number::Double(x)) => x as i64,
-            None => 0,
-        }
+        number(&self.step).map_or(0, Number::saturating_long)
     }
 
     fn shift(&self, value: &Value, forward: bool) -> Result<Value> {

@@ -383,12 +383,7 @@ fn sample_size(spec: &Bson) -> Result<u64> {
         }
         let number = crate::value::number(value)
             .ok_or_else(|| MqlError::parse("size argument to $sample must be a number"))?;
-        // As the server's `safeNumberLong`: NaN is 0, out-of-range values saturate.
-        size = Some(match number {
-            crate::value::Number::Int(n) => n,
-            crate::value::Number::Double(x) if x.is_nan() => 0,
-            crate::value::Number::Double(x) => x as i64,
-        });
+        size = Some(number.saturating_long());
     }
     let size = size.ok_or_else(|| MqlError::parse("$sample stage must specify a size"))?;
     u64::try_from(size)
