@@ -52,7 +52,8 @@ pub use crate::limits::{
     check_depth, check_size, compile_regex, MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_INPUT_DEPTH,
 };
 pub use crate::ops::{
-    aggregate, delete, find, update, with_id_first, FindOptions, UpdateOptions, UpdateOutcome,
+    aggregate, delete, find, update, with_id_first, DeleteOptions, FindOptions, UpdateOptions,
+    UpdateOutcome,
 };
 pub use crate::path::{array_index, lookup, FieldPath};
 pub use crate::pipeline::{

@@ -180,21 +180,35 @@ pub(crate) fn ensure_id(doc: &mut Document) -> Bson {
     doc.get("_id").cloned().unwrap_or(Bson::Null)
 }
 
+/// Options of a delete.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    /// Delete every matching document rather than the first.
+    pub many: bool,
+    /// Variables for `$expr` (the `let` option), a fixed `$$NOW`, a seed for `$rand` and
+    /// `$sampleRate`.
+    pub variables: Variables,
+}
+
 /// Deletes the first (or every, with `many`) document matching `filter`; returns the count.
-pub fn delete(docs: &mut Vec<Document>, filter: &Document, many: bool) -> Result<u64> {
-    let compiled = Filter::compile(filter)?;
+/// All or nothing: if the filter fails on any document, `docs` is unchanged.
+pub fn delete(docs: &mut Vec<Document>, filter: &Document, options: &DeleteOptions) -> Result<u64> {
+    // One `$$NOW` and one sequence of random numbers for the whole delete.
+    let compiled = Filter::compile(filter)?.with_variables(options.variables.pinned());
     let mut doomed = Vec::new();
     for (index, doc) in docs.iter().enumerate() {
         if compiled.matches(doc)? {
             doomed.push(index);
-            if !many {
+            if !options.many {
                 break;
             }
         }
     }
+    // `doomed` is ascending: one pass keeps every other document.
+    let mut next = doomed.iter().copied().peekable();
     let mut position = 0;
     docs.retain(|_| {
-        let keep = !doomed.contains(&position);
+        let keep = next.next_if_eq(&position).is_none();
         position += 1;
         keep
     });

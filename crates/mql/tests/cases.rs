@@ -20,7 +20,9 @@
 use std::path::Path;
 
 use bson::{Bson, Document};
-use rampart_mql::{ExtJsonMode, FindOptions, NoCollections, UpdateOptions, Variables};
+use rampart_mql::{
+    DeleteOptions, ExtJsonMode, FindOptions, NoCollections, UpdateOptions, Variables,
+};
 use serde_json::Value;
 
 fn to_bson(value: &Value) -> Bson {
@@ -127,8 +129,11 @@ fn run_case(case: &Value, shared_docs: &[Document]) -> Result<CaseResult, rampar
     }
     if let Some(delete) = case.get("delete") {
         let filter = delete.get("filter").map(to_doc).unwrap_or_default();
-        let many = delete.get("many").and_then(Value::as_bool).unwrap_or(false);
-        let deleted = rampart_mql::delete(&mut docs, &filter, many)?;
+        let options = DeleteOptions {
+            many: delete.get("many").and_then(Value::as_bool).unwrap_or(false),
+            variables: Variables::new(),
+        };
+        let deleted = rampart_mql::delete(&mut docs, &filter, &options)?;
         extra.insert("deletedCount", deleted as i64);
         return Ok(CaseResult { docs, extra });
     }

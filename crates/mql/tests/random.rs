@@ -14,8 +14,8 @@
 
 use bson::{doc, Bson, Document};
 use rampart_mql::{
-    aggregate, find, update, Filter, FindOptions, NoCollections, Projection, Update, UpdateContext,
-    UpdateOptions, Variables,
+    aggregate, delete, find, update, DeleteOptions, Filter, FindOptions, NoCollections, Projection,
+    Update, UpdateContext, UpdateOptions, Variables,
 };
 
 fn numbered(count: i32) -> Vec<Document> {
@@ -240,6 +240,42 @@ fn seeded_variables_reach_every_entry_point() {
     update.apply(&mut first, &context).unwrap();
     update.apply(&mut second, &context).unwrap();
     assert_ne!(first.get_f64("r").unwrap(), second.get_f64("r").unwrap());
+}
+
+/// A seeded `deleteMany` with `$sampleRate` removes the same documents each time, about the
+/// requested fraction of them, and keeps the others in their stored order.
+#[test]
+fn seeded_delete_with_sample_rate_is_reproducible() {
+    let run = |seed| {
+        let mut docs = numbered(10_000);
+        let options = DeleteOptions {
+            many: true,
+            variables: Variables::new().with_seed(seed),
+        };
+        let deleted = delete(&mut docs, &doc! { "$sampleRate": 0.25 }, &options).unwrap();
+        let kept = ids(&docs);
+        assert_eq!(deleted as usize + kept.len(), 10_000);
+        assert!(kept.windows(2).all(|pair| pair[0] < pair[1]), "order kept");
+        kept
+    };
+    let kept = run(11);
+    assert_eq!(kept, run(11));
+    assert_ne!(kept, run(12));
+    // 2,500 expected deleted; the standard deviation is about 43.
+    let deleted = 10_000 - kept.len();
+    assert!((2_250..=2_750).contains(&deleted), "{deleted} deleted");
+    // Without `many`, one document at most.
+    let mut docs = numbered(100);
+    let options = DeleteOptions {
+        many: false,
+        variables: Variables::new().with_seed(11),
+    };
+    assert_eq!(
+        delete(&mut docs, &doc! { "_id": { "$gte": 50 } }, &options).unwrap(),
+        1
+    );
+    assert_eq!(docs.len(), 99);
+    assert!(!ids(&docs).contains(&50));
 }
 
 #[test]
