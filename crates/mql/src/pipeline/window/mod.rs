@@ -8,13 +8,14 @@
 //! `sortBy` field, a number, or a date with `unit`); without `window` a function sees the
 //! whole partition. Supported functions: every `$group` accumulator but `$mergeObjects`,
 //! `$covariancePop`, `$covarianceSamp`, `$derivative`, `$integral`, `$expMovingAvg`, `$rank`,
-//! `$denseRank`, `$documentNumber`, `$shift`, `$locf` and `$linearFill`.
+//! `$denseRank`, `$documentNumber`, `$shift`, `$locf`, `$linearFill` and `$minMaxScaler`.
 //!
 //! Growing windows (lower bound `unbounded`) run the `$group` accumulators, as the server's
 //! non-removable executors do; sliding ones run the server's removable states in
 //! `removable.rs`.
 
 mod removable;
+mod scaler;
 mod series;
 
 use std::cmp::Ordering;
@@ -90,6 +91,8 @@ enum Function {
         input: Expr,
         alpha: crate::decimal::Decimal,
     },
+    /// `$minMaxScaler`: the input rescaled from its window's extremes to a constant range.
+    MinMaxScaler(scaler::MinMaxScaler),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -344,6 +347,11 @@ impl SetWindowFields {
             }
             Function::ExpMovingAvg { input, alpha } => {
                 column = self.exp_moving_avg(input, *alpha, docs, vars)?;
+            }
+            Function::MinMaxScaler(scaler) => {
+                let inputs = scaler.inputs(docs, vars)?;
+                let windows = self.windows(output, docs, vars)?;
+                column = scaler.column(&inputs, &windows, visits, self.max_visits)?;
             }
             Function::Derivative { input, unit_ms } => {
                 for (first, last) in self.windows(output, docs, vars)? {
@@ -804,6 +812,7 @@ fn compile_output(field: &str, value: &Bson, sorted: bool, one_sort_field: bool)
             }
             series::compile_exp_moving_avg(argument)?
         }
+        "$minMaxScaler" => Function::MinMaxScaler(scaler::MinMaxScaler::compile(argument)?),
         _ if ListAccumulator::known(name) => {
             Function::Accumulate(ListAccumulator::compile(field, name, argument)?)
         }
@@ -813,6 +822,9 @@ fn compile_output(field: &str, value: &Bson, sorted: bool, one_sort_field: bool)
         None => Window::Documents(Bound::Unbounded, Bound::Unbounded),
         Some(spec) => compile_window(spec, sorted, one_sort_field)?,
     };
+    if matches!(function, Function::MinMaxScaler(_)) {
+        scaler::MinMaxScaler::check_window(&window)?;
+    }
     Ok(Output {
         path: path.parts().to_vec(),
         function,

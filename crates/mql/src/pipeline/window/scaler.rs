@@ -1,0 +1,313 @@
+//! `$minMaxScaler` (MongoDB 8.2): each document's input rescaled from its window's
+//! `[min, max]` to a constant output range, as the server's
+//! `window_function_min_max_scaler_util.cpp` computes it.
+//!
+//! The window must hold the current document (a numeric lower bound at most 0, an upper one at
+//! least 0), and every input must be a number: since each document lies in its own window, one
+//! non-numeric input fails the stage, as on the server. The window's extremes come from two
+//! monotonic queues, so a partition costs one pass whatever the window's size.
+
+use std::cmp::Ordering;
+use std::collections::VecDeque;
+
+use bson::{Bson, Document};
+
+use super::{Bound, Window};
+use crate::error::{MqlError, Result};
+use crate::expr::{arithmetic, type_of, Expr, Variables};
+use crate::value::{compare_values, is_number};
+
+const NAME: &str = "$minMaxScaler";
+
+/// A compiled `$minMaxScaler`: the input and the output range `[low, high]`.
+#[derive(Debug, Clone)]
+pub(super) struct MinMaxScaler {
+    input: Expr,
+    low: Bson,
+    high: Bson,
+}
+
+impl MinMaxScaler {
+    /// `{input, min, max}` (`min` and `max` both or neither, default 0 and 1), or the input
+    /// expression alone.
+    pub(super) fn compile(argument: &Bson) -> Result<MinMaxScaler> {
+        let spec = match argument {
+            // An operator expression (`{$add: ...}`) is an input, not the arguments object.
+            Bson::Document(spec) if !spec.keys().next().is_some_and(|k| k.starts_with('$')) => spec,
+            input => {
+                return Ok(MinMaxScaler {
+                    input: Expr::compile(input)?,
+                    low: Bson::Int32(0),
+                    high: Bson::Int32(1),
+                })
+            }
+        };
+        let mut input = None;
+        let (mut low, mut high) = (None, None);
+        for (key, value) in spec {
+            match key.as_str() {
+                "input" => input = Some(Expr::compile(value)?),
+                "min" => low = Some(constant_number("min", value)?),
+                "max" => high = Some(constant_number("max", value)?),
+                other => {
+                    return Err(MqlError::parse(format!(
+                        "`{NAME}` found an unknown argument `{other}`"
+                    )))
+                }
+            }
+        }
+        let input = input.ok_or_else(|| MqlError::parse(format!("`{NAME}` requires `input`")))?;
+        let (low, high) = match (low, high) {
+            (None, None) => (Bson::Int32(0), Bson::Int32(1)),
+            (Some(low), Some(high)) => (low, high),
+            _ => {
+                return Err(MqlError::parse(format!(
+                    "Only one of 'min' and 'max' were specified as an argument to {NAME}. \
+                     Neither or both must be specified"
+                )))
+            }
+        };
+        if compare_values(&low, &high) != Ordering::Less {
+            return Err(MqlError::parse(format!(
+                "the 'max' must be strictly greater than 'min', as arguments to {NAME}"
+            )));
+        }
+        Ok(MinMaxScaler { input, low, high })
+    }
+
+    /// The window must always hold the current document.
+    pub(super) fn check_window(window: &Window) -> Result<()> {
+        let (Window::Documents(lower, upper) | Window::Range(lower, upper, _)) = window;
+        if let Bound::Offset(offset) = *lower {
+            if offset > 0.0 {
+                return Err(MqlError::parse(format!(
+                    "Lower specified bound cannot be greater than 0 (the current doc), as \
+                     {NAME} must ensure that the current document being processed is always \
+                     within the configured window. Lower specified bound = {offset:.6}"
+                )));
+            }
+        }
+        if let Bound::Offset(offset) = *upper {
+            if offset < 0.0 {
+                return Err(MqlError::parse(format!(
+                    "Upper specified bound cannot be less than 0 (the current doc), as \
+                     {NAME} must ensure that the current document being processed is always \
+                     within the configured window. Upper specified bound = {offset:.6}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every input of a partition: numbers only.
+    pub(super) fn inputs(&self, docs: &[Document], vars: &Variables) -> Result<Vec<Bson>> {
+        docs.iter()
+            .map(|doc| match self.input.evaluate(doc, vars)? {
+                Some(value) if is_number(&value) => Ok(value),
+                other => Err(MqlError::type_mismatch(format!(
+                    "'input' argument to {NAME} must evaluate to a numeric type, got: {}",
+                    type_of(other.as_ref())
+                ))),
+            })
+            .collect()
+    }
+
+    /// The scaled value of every document of a partition, given its inputs and windows.
+    pub(super) fn column(
+        &self,
+        inputs: &[Bson],
+        windows: &[(usize, usize)],
+        visits: &mut usize,
+        max_visits: usize,
+    ) -> Result<Vec<Bson>> {
+        let mut extremes = Extremes::new(inputs);
+        let mut column = Vec::with_capacity(inputs.len());
+        for (value, &(first, last)) in inputs.iter().zip(windows) {
+            let Some((min, max)) = extremes.of(first, last, visits) else {
+                column.push(Bson::Null);
+                continue;
+            };
+            super::check_visits(*visits, max_visits)?;
+            column.push(self.scale(value, min, max)?);
+        }
+        Ok(column)
+    }
+
+    /// `((x - min) / (max - min)) * (high - low) + low` in expression arithmetic; `low` when
+    /// the window holds one value only.
+    fn scale(&self, x: &Bson, min: &Bson, max: &Bson) -> Result<Bson> {
+        if compare_values(min, max) == Ordering::Equal {
+            return Ok(self.low.clone());
+        }
+        let value = |result: Option<Bson>| result.unwrap_or(Bson::Null);
+        let unit = arithmetic(
+            "$divide",
+            value(arithmetic("$subtract", x.clone(), min.clone())?),
+            value(arithmetic("$subtract", max.clone(), min.clone())?),
+        )?;
+        let span = arithmetic("$subtract", self.high.clone(), self.low.clone())?;
+        let scaled = arithmetic("$multiply", value(unit), value(span))?;
+        Ok(value(arithmetic("$add", value(scaled), self.low.clone())?))
+    }
+}
+
+/// `min` or `max`: a constant number (a literal, or `$literal` of one).
+fn constant_number(name: &str, value: &Bson) -> Result<Bson> {
+    let expr = Expr::compile(value)?;
+    let Some(constant) = expr.as_constant() else {
+        return Err(MqlError::parse(format!(
+            "'{name}' argument to {NAME} must be a constant"
+        )));
+    };
+    if !is_number(constant) {
+        return Err(MqlError::parse(format!(
+            "'{name}' argument to {NAME} must be a numeric type"
+        )));
+    }
+    Ok(constant.clone())
+}
+
+/// The smallest and the largest value of windows that move forward, from two monotonic
+/// queues of positions: each position enters and leaves each queue once. A window that moves
+/// back (which sorted windows never do) is read in full.
+struct Extremes<'a> {
+    values: &'a [Bson],
+    /// Positions of increasing values: the front is the window's minimum.
+    lows: VecDeque<usize>,
+    /// Positions of decreasing values: the front is the window's maximum.
+    highs: VecDeque<usize>,
+    /// The next position to enter the queues.
+    next: usize,
+    /// The first position of the last window read through the queues.
+    first: usize,
+}
+
+impl<'a> Extremes<'a> {
+    fn new(values: &'a [Bson]) -> Extremes<'a> {
+        Extremes {
+            values,
+            lows: VecDeque::new(),
+            highs: VecDeque::new(),
+            next: 0,
+            first: 0,
+        }
+    }
+
+    /// The extremes of positions `first..=last`; `None` for an empty window.
+    fn of(
+        &mut self,
+        first: usize,
+        last: usize,
+        visits: &mut usize,
+    ) -> Option<(&'a Bson, &'a Bson)> {
+        if first > last || last >= self.values.len() {
+            return None;
+        }
+        if first < self.first || last + 1 < self.next {
+            return self.scan(first, last, visits);
+        }
+        self.first = first;
+        while self.next <= last {
+            let value = self.values.get(self.next)?;
+            self.push(self.next, value);
+            self.next += 1;
+            *visits += 1;
+        }
+        let values = self.values;
+        let outside = |at: &usize| *at < first;
+        while self.lows.front().is_some_and(outside) {
+            self.lows.pop_front();
+        }
+        while self.highs.front().is_some_and(outside) {
+            self.highs.pop_front();
+        }
+        let min = values.get(*self.lows.front()?)?;
+        let max = values.get(*self.highs.front()?)?;
+        Some((min, max))
+    }
+
+    fn push(&mut self, at: usize, value: &Bson) {
+        let values = self.values;
+        let compare = |other: &usize| {
+            values
+                .get(*other)
+                .map_or(Ordering::Equal, |other| compare_values(other, value))
+        };
+        while self
+            .lows
+            .back()
+            .is_some_and(|back| compare(back) != Ordering::Less)
+        {
+            self.lows.pop_back();
+        }
+        self.lows.push_back(at);
+        while self
+            .highs
+            .back()
+            .is_some_and(|back| compare(back) != Ordering::Greater)
+        {
+            self.highs.pop_back();
+        }
+        self.highs.push_back(at);
+    }
+
+    /// The extremes of a window read in full.
+    fn scan(&self, first: usize, last: usize, visits: &mut usize) -> Option<(&'a Bson, &'a Bson)> {
+        let window = self.values.get(first..=last)?;
+        *visits += window.len();
+        let min = window.iter().min_by(|a, b| compare_values(a, b))?;
+        let max = window.iter().max_by(|a, b| compare_values(a, b))?;
+        Some((min, max))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    /// The queues agree with a full read of every window, for windows of every shape over
+    /// values with ties, mixed numeric types and NaN.
+    #[test]
+    fn queues_agree_with_reading_each_window() {
+        let values: Vec<Bson> = [
+            3.0,
+            1.0,
+            4.0,
+            1.0,
+            5.0,
+            9.0,
+            2.0,
+            6.0,
+            f64::NAN,
+            5.0,
+            3.0,
+            5.0,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match i % 3 {
+            0 if v.fract() == 0.0 => Bson::Int32(*v as i32),
+            1 if v.fract() == 0.0 => Bson::Int64(*v as i64),
+            _ => Bson::Double(*v),
+        })
+        .collect();
+        let n = values.len();
+        for before in 0..n {
+            for after in 0..n {
+                let mut extremes = Extremes::new(&values);
+                let mut visits = 0;
+                for at in 0..n {
+                    let (first, last) = (at.saturating_sub(before), (at + after).min(n - 1));
+                    let (min, max) = extremes.of(first, last, &mut visits).unwrap();
+                    let (want_min, want_max) =
+                        Extremes::new(&values).scan(first, last, &mut 0).unwrap();
+                    assert_eq!(compare_values(min, want_min), Ordering::Equal);
+                    assert_eq!(compare_values(max, want_max), Ordering::Equal);
+                }
+                assert_eq!(visits, n, "one pass for a forward-moving window");
+            }
+        }
+    }
+}
