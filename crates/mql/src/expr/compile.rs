@@ -291,7 +291,7 @@ fn special(spec: Special) -> Result<Node> {
 
 fn builder(name: &str) -> Option<Builder> {
     let builder: Builder = match name {
-        "$literal" => |_, _, operand| Ok(Node::Const(operand.clone())),
+        "$literal" | "$const" => |_, _, operand| Ok(Node::Const(operand.clone())),
         "$rand" => |_, _, operand| match operand {
             // An empty document or an empty array is the call without arguments.
             Bson::Document(doc) if doc.is_empty() => Ok(Node::Rand),

@@ -162,6 +162,17 @@ impl Expr {
             _ => None,
         }
     }
+
+    /// The value of an expression that reads no field, no variable and no random number
+    /// (`{$multiply: [1, 20]}`), computed once, as MongoDB's `optimize()` folds constants
+    /// before checking that an argument is one: `None` when the expression depends on the
+    /// document; its evaluation error, if any, otherwise. `$let`, the array iterators and the
+    /// operators with named options are not folded.
+    pub(crate) fn folded(&self) -> Option<Result<Option<Bson>>> {
+        self.node
+            .is_constant()
+            .then(|| self.evaluate(&Document::new(), &Variables::new()))
+    }
 }
 
 /// A two-argument arithmetic operator by name (`$subtract`, `$multiply`, `$divide`) with
@@ -314,6 +325,36 @@ pub(crate) struct Let {
 }
 
 impl Node {
+    /// Whether this node always evaluates to the same value: it holds only constants and
+    /// operators over them.
+    fn is_constant(&self) -> bool {
+        match self {
+            Node::Const(_) => true,
+            Node::Object(fields) => fields.iter().all(|(_, node)| node.is_constant()),
+            Node::Array(items)
+            | Node::Op(_, items)
+            | Node::And(items)
+            | Node::Or(items)
+            | Node::IfNull(items) => items.iter().all(Node::is_constant),
+            Node::Cond(parts) => parts.iter().all(Node::is_constant),
+            Node::Switch(switch) => {
+                switch
+                    .branches
+                    .iter()
+                    .all(|(case, then)| case.is_constant() && then.is_constant())
+                    && switch.default.as_ref().is_none_or(Node::is_constant)
+            }
+            Node::Path(_)
+            | Node::Var(..)
+            | Node::Rand
+            | Node::Let(_)
+            | Node::Map(_)
+            | Node::Filter(_)
+            | Node::Reduce(_)
+            | Node::Special(_) => false,
+        }
+    }
+
     pub(crate) fn eval(&self, cx: &mut Cx) -> Result<Option<Bson>> {
         // Each arm delegates so that this frame stays small: evaluation recurses once per
         // nesting level.

@@ -17,7 +17,7 @@ use std::collections::BinaryHeap;
 use bson::Bson;
 
 use super::compile::{named_args, required, Compiler};
-use super::{Cx, Node};
+use super::{Cx, Expr, Node};
 use crate::error::{MqlError, Result};
 
 /// What `$percentile` or `$median` computes: the percentiles `ps` by one method.
@@ -113,11 +113,13 @@ pub(crate) fn sample(value: &Bson) -> Option<f64> {
     crate::value::as_f64(value).filter(|value| !value.is_nan())
 }
 
-/// `p`: it must be a constant (MongoDB folds constant expressions first; a literal array or
-/// `$literal` is what this accepts).
+/// `p`: it must be a constant, after folding expressions of constants as MongoDB does.
 fn percentiles(op: &str, p: &Bson) -> Result<Vec<f64>> {
-    let node = Compiler::new().compile(p)?;
-    let Node::Const(value) = node else {
+    let folded = Expr {
+        node: Compiler::new().compile(p)?,
+    }
+    .folded();
+    let Some(value) = folded.transpose()?.flatten() else {
         return Err(MqlError::bad_value(format!(
             "`{op}` requires `p` to be an array of constant values, found {p}"
         )));

@@ -585,11 +585,15 @@ fn compile_accumulator(field: &str, value: &Bson) -> Result<Accumulator> {
     Ok(Accumulator::new(field, op, name, expr))
 }
 
-/// Whether a `$sum` argument is a constant int32, int64 or double (`1`, `{$literal: 2.5}`).
+/// Whether a `$sum` argument is a constant int32, int64 or double (`1`, `{$literal: 2.5}`,
+/// `{$const: 2}`).
 fn constant_number(argument: &Bson) -> bool {
     let number = |value: &Bson| matches!(value, Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_));
     match argument {
-        Bson::Document(doc) if doc.len() == 1 => doc.get("$literal").is_some_and(number),
+        Bson::Document(doc) if doc.len() == 1 => doc
+            .get("$literal")
+            .or_else(|| doc.get("$const"))
+            .is_some_and(number),
         other => number(other),
     }
 }

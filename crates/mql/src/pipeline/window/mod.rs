@@ -63,7 +63,8 @@ enum Function {
     Shift {
         output: Expr,
         by: i64,
-        default: Option<Expr>,
+        /// The value past the partition's ends (a constant).
+        default: Option<Bson>,
     },
     Locf(Expr),
     /// `$linearFill`: nulls between two numbers interpolated along the `sortBy` field.
@@ -278,7 +279,7 @@ impl SetWindowFields {
                         .and_then(|t| docs.get(t));
                     let value = match (shifted, default) {
                         (Some(doc), _) => output.evaluate(doc, vars)?,
-                        (None, Some(default)) => default.evaluate(&Document::new(), vars)?,
+                        (None, Some(default)) => Some(default.clone()),
                         (None, None) => None,
                     };
                     column.push(value.unwrap_or(Bson::Null));
@@ -844,13 +845,13 @@ fn compile_shift(argument: &Bson) -> Result<Function> {
             "output" => output = Some(Expr::compile(value)?),
             "by" => by = Some(integral("$shift", "`by`", Some(value))?),
             "default" => {
-                let expr = Expr::compile(value)?;
-                if expr.as_constant().is_none() {
-                    return Err(MqlError::bad_value(
-                        "`$shift` requires `default` to be a constant",
+                // Folded first, as the server's `optimize()` does: `{$add: [1, 2]}` is 3.
+                let Some(folded) = Expr::compile(value)?.folded() else {
+                    return Err(MqlError::parse(
+                        "'$shift:default' expression must yield a constant value.",
                     ));
-                }
-                default = Some(expr);
+                };
+                default = Some(folded?.unwrap_or(Bson::Null));
             }
             other => {
                 return Err(MqlError::parse(format!(

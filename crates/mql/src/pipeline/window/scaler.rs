@@ -47,8 +47,8 @@ impl MinMaxScaler {
         for (key, value) in spec {
             match key.as_str() {
                 "input" => input = Some(Expr::compile(value)?),
-                "min" => low = Some(constant_number("min", value)?),
-                "max" => high = Some(constant_number("max", value)?),
+                "min" => low = Some(value),
+                "max" => high = Some(value),
                 other => {
                     return Err(MqlError::parse(format!(
                         "`{NAME}` found an unknown argument `{other}`"
@@ -59,7 +59,9 @@ impl MinMaxScaler {
         let input = input.ok_or_else(|| MqlError::parse(format!("`{NAME}` requires `input`")))?;
         let (low, high) = match (low, high) {
             (None, None) => (Bson::Int32(0), Bson::Int32(1)),
-            (Some(low), Some(high)) => (low, high),
+            (Some(low), Some(high)) => {
+                (constant_number("min", low)?, constant_number("max", high)?)
+            }
             _ => {
                 return Err(MqlError::parse(format!(
                     "Only one of 'min' and 'max' were specified as an argument to {NAME}. \
@@ -151,20 +153,20 @@ impl MinMaxScaler {
     }
 }
 
-/// `min` or `max`: a constant number (a literal, or `$literal` of one).
+/// `min` or `max`: a constant number (a literal, `$literal`, or an expression of constants
+/// such as `{$multiply: [5, 2]}`, folded first as the server does).
 fn constant_number(name: &str, value: &Bson) -> Result<Bson> {
-    let expr = Expr::compile(value)?;
-    let Some(constant) = expr.as_constant() else {
+    let Some(folded) = Expr::compile(value)?.folded() else {
         return Err(MqlError::parse(format!(
             "'{name}' argument to {NAME} must be a constant"
         )));
     };
-    if !is_number(constant) {
-        return Err(MqlError::parse(format!(
+    match folded? {
+        Some(constant) if is_number(&constant) => Ok(constant),
+        _ => Err(MqlError::parse(format!(
             "'{name}' argument to {NAME} must be a numeric type"
-        )));
+        ))),
     }
-    Ok(constant.clone())
 }
 
 /// The smallest and the largest value of windows that move forward, from two monotonic
