@@ -191,7 +191,8 @@ pub struct DeleteOptions {
 }
 
 /// Deletes the first (or every, with `many`) document matching `filter`; returns the count.
-/// All or nothing: if the filter fails on any document, `docs` is unchanged.
+/// All or nothing (Rampart's choice: MongoDB's `deleteMany` keeps the deletions made before a
+/// failing document): if the filter fails on any document, `docs` is unchanged.
 pub fn delete(docs: &mut Vec<Document>, filter: &Document, options: &DeleteOptions) -> Result<u64> {
     // One `$$NOW` and one sequence of random numbers for the whole delete.
     let compiled = Filter::compile(filter)?.with_variables(options.variables.pinned());

@@ -307,7 +307,8 @@ proptest! {
                     }
                 }
                 Op::Delete { filter, many } => {
-                    let expected = rampart_mql::delete(&mut model, filter, *many);
+                    let options = rampart_mql::DeleteOptions { many: *many, ..Default::default() };
+                    let expected = rampart_mql::delete(&mut model, filter, &options);
                     let actual = if *many { store.delete_many(&ns, filter) } else { store.delete_one(&ns, filter) };
                     match (expected, actual) {
                         (Ok(expected), Ok(actual)) => prop_assert_eq!(expected, actual, "{:?}", op),
