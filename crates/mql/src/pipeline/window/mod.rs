@@ -126,6 +126,8 @@ impl SetWindowFields {
         let mut sort = None;
         let mut sort_field = None;
         let mut outputs = None;
+        // Why `sortBy` cannot order a range window, if it cannot.
+        let mut range_sort_problem = None;
         for (key, value) in spec {
             match key.as_str() {
                 "partitionBy" => partition = Some(Expr::compile(value)?),
@@ -135,6 +137,11 @@ impl SetWindowFields {
                             "`{OP}` requires `sortBy` to be an object"
                         )));
                     };
+                    range_sort_problem = by
+                        .values()
+                        .next()
+                        .filter(|direction| crate::value::as_f64(direction) != Some(1.0))
+                        .map(|_| "Range-based bounds require an ascending sortBy");
                     if by.len() == 1 {
                         if let Some(field) = by.keys().next() {
                             FieldPath::parse(field)?;
@@ -167,6 +174,12 @@ impl SetWindowFields {
                 sort.is_some(),
                 sort_field.is_some(),
             )?);
+        }
+        let ranged = compiled
+            .iter()
+            .any(|output| matches!(output.window, Window::Range(..)));
+        if let (true, Some(problem)) = (ranged, range_sort_problem) {
+            return Err(MqlError::parse(problem));
         }
         Ok(SetWindowFields {
             partition,
@@ -352,7 +365,8 @@ impl SetWindowFields {
             Function::MinMaxScaler(scaler) => {
                 let inputs = scaler.inputs(docs, vars)?;
                 let windows = self.windows(output, docs, vars)?;
-                column = scaler.column(&inputs, &windows, visits, self.max_visits)?;
+                let growing = !output.window.removable();
+                column = scaler.column(&inputs, &windows, growing, visits, self.max_visits)?;
             }
             Function::Derivative { input, unit_ms } => {
                 for (first, last) in self.windows(output, docs, vars)? {
@@ -666,7 +680,13 @@ fn documents_window(lower: Bound, upper: Bound, index: usize, count: usize) -> (
     )
 }
 
-/// The positions of the documents whose key lies within the range around document `index`.
+/// The positions of the documents whose key lies within the range around document `index`,
+/// as MongoDB's `PartitionIterator::getEndpointsRangeBased` finds them over keys in ascending
+/// order: `"current"` is the current document's position (not every document with its key),
+/// `"unbounded"` the partition's end, and an offset the first (last) document whose key is not
+/// below (not above) the current key plus the offset. Keys compare in MongoDB's order, with
+/// NaN below every number and equal to itself. Binary searches: a partition costs
+/// `n log n` whatever its windows.
 fn range_window(
     lower: Bound,
     upper: Bound,
@@ -674,30 +694,52 @@ fn range_window(
     keys: &[f64],
     index: usize,
 ) -> Result<(usize, usize)> {
+    const EMPTY: (usize, usize) = (1, 0);
     let Some(&current) = keys.get(index) else {
-        return Ok((1, 0));
+        return Ok(EMPTY);
     };
-    let edge = |bound: Bound| -> Result<Option<f64>> {
-        Ok(match bound {
-            Bound::Unbounded => None,
-            Bound::Current => Some(current),
-            Bound::Offset(offset) => Some(match unit {
-                // A date moved by whole units on the calendar, as `$dateAdd` moves it.
-                Some(unit) => {
-                    crate::expr::add_in_utc(OP, current as i64, unit, offset as i64)? as f64
-                }
-                None => current + offset,
-            }),
+    let threshold = |offset: f64| -> Result<f64> {
+        Ok(match unit {
+            // A date moved by whole units on the calendar, as `$dateAdd` moves it.
+            Some(unit) => crate::expr::add_in_utc(OP, current as i64, unit, offset as i64)? as f64,
+            None => current + offset,
         })
     };
-    let (low, high) = (edge(lower)?, edge(upper)?);
-    let inside = |key: f64| low.is_none_or(|low| key >= low) && high.is_none_or(|high| key <= high);
-    let first = keys.iter().position(|&key| inside(key));
-    let last = keys.iter().rposition(|&key| inside(key));
-    Ok(match (first, last) {
-        (Some(first), Some(last)) => (first, last),
-        _ => (1, 0),
+    let first = match lower {
+        Bound::Current => index,
+        Bound::Unbounded => 0,
+        Bound::Offset(offset) => {
+            let threshold = threshold(offset)?;
+            keys.partition_point(|&key| key_below(key, threshold))
+        }
+    };
+    let last = match upper {
+        Bound::Current => index,
+        Bound::Unbounded => keys.len().saturating_sub(1),
+        Bound::Offset(offset) => {
+            let threshold = threshold(offset)?;
+            // The first key above the threshold ends the window.
+            let end = keys.partition_point(|&key| !key_below(threshold, key));
+            if end <= first {
+                return Ok(EMPTY);
+            }
+            end - 1
+        }
+    };
+    Ok(if first <= last && last < keys.len() {
+        (first, last)
+    } else {
+        EMPTY
     })
+}
+
+/// `a < b` in MongoDB's order of numbers: NaN below every number and equal to itself.
+fn key_below(a: f64, b: f64) -> bool {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) | (false, true) => false,
+        (true, false) => true,
+        (false, false) => a < b,
+    }
 }
 
 fn compile_output(field: &str, value: &Bson, sorted: bool, one_sort_field: bool) -> Result<Output> {

@@ -119,10 +119,11 @@ impl MinMaxScaler {
         &self,
         inputs: &[Bson],
         windows: &[(usize, usize)],
+        growing: bool,
         visits: &mut usize,
         max_visits: usize,
     ) -> Result<Vec<Bson>> {
-        let mut extremes = Extremes::new(inputs);
+        let mut extremes = Extremes::new(inputs, growing);
         let mut column = Vec::with_capacity(inputs.len());
         for (value, &(first, last)) in inputs.iter().zip(windows) {
             let Some((min, max)) = extremes.of(first, last, visits) else {
@@ -172,8 +173,16 @@ fn constant_number(name: &str, value: &Bson) -> Result<Bson> {
 /// The smallest and the largest value of windows that move forward, from two monotonic
 /// queues of positions: each position enters and leaves each queue once. A window that moves
 /// back (which sorted windows never do) is read in full.
+///
+/// Among equal values (which may differ in type: `0` and `NumberDecimal("0")`, and the
+/// result's type follows the one chosen) the server keeps the first one seen as the minimum;
+/// as the maximum, the first one in a growing window (its running `MinAndMax` replaces only
+/// on a strictly greater value) and the last one in a sliding window (its ordered multiset
+/// inserts after equal values).
 struct Extremes<'a> {
     values: &'a [Bson],
+    /// Whether the windows start at the partition's first document.
+    growing: bool,
     /// Positions of increasing values: the front is the window's minimum.
     lows: VecDeque<usize>,
     /// Positions of decreasing values: the front is the window's maximum.
@@ -185,9 +194,10 @@ struct Extremes<'a> {
 }
 
 impl<'a> Extremes<'a> {
-    fn new(values: &'a [Bson]) -> Extremes<'a> {
+    fn new(values: &'a [Bson], growing: bool) -> Extremes<'a> {
         Extremes {
             values,
+            growing,
             lows: VecDeque::new(),
             highs: VecDeque::new(),
             next: 0,
@@ -235,18 +245,26 @@ impl<'a> Extremes<'a> {
                 .get(*other)
                 .map_or(Ordering::Equal, |other| compare_values(other, value))
         };
+        // A later equal value never displaces an earlier minimum.
         while self
             .lows
             .back()
-            .is_some_and(|back| compare(back) != Ordering::Less)
+            .is_some_and(|back| compare(back) == Ordering::Greater)
         {
             self.lows.pop_back();
         }
         self.lows.push_back(at);
+        // It displaces an equal maximum in a sliding window only.
+        let growing = self.growing;
+        let displaced = |order: Ordering| match order {
+            Ordering::Less => true,
+            Ordering::Equal => !growing,
+            Ordering::Greater => false,
+        };
         while self
             .highs
             .back()
-            .is_some_and(|back| compare(back) != Ordering::Greater)
+            .is_some_and(|back| displaced(compare(back)))
         {
             self.highs.pop_back();
         }
@@ -257,8 +275,17 @@ impl<'a> Extremes<'a> {
     fn scan(&self, first: usize, last: usize, visits: &mut usize) -> Option<(&'a Bson, &'a Bson)> {
         let window = self.values.get(first..=last)?;
         *visits += window.len();
-        let min = window.iter().min_by(|a, b| compare_values(a, b))?;
-        let max = window.iter().max_by(|a, b| compare_values(a, b))?;
+        let (mut min, mut max) = (window.first()?, window.first()?);
+        for value in window {
+            if compare_values(value, min) == Ordering::Less {
+                min = value;
+            }
+            match compare_values(value, max) {
+                Ordering::Greater => max = value,
+                Ordering::Equal if !self.growing => max = value,
+                _ => {}
+            }
+        }
         Some((min, max))
     }
 }
@@ -296,19 +323,29 @@ mod tests {
         })
         .collect();
         let n = values.len();
-        for before in 0..n {
-            for after in 0..n {
-                let mut extremes = Extremes::new(&values);
-                let mut visits = 0;
-                for at in 0..n {
-                    let (first, last) = (at.saturating_sub(before), (at + after).min(n - 1));
-                    let (min, max) = extremes.of(first, last, &mut visits).unwrap();
-                    let (want_min, want_max) =
-                        Extremes::new(&values).scan(first, last, &mut 0).unwrap();
-                    assert_eq!(compare_values(min, want_min), Ordering::Equal);
-                    assert_eq!(compare_values(max, want_max), Ordering::Equal);
+        for growing in [false, true] {
+            for before in 0..=n {
+                for after in 0..n {
+                    // `before == n`: the window starts at the first document.
+                    let mut extremes = Extremes::new(&values, growing);
+                    let mut visits = 0;
+                    for at in 0..n {
+                        let first = if before == n {
+                            0
+                        } else {
+                            at.saturating_sub(before)
+                        };
+                        let last = (at + after).min(n - 1);
+                        let (min, max) = extremes.of(first, last, &mut visits).unwrap();
+                        let (want_min, want_max) = Extremes::new(&values, growing)
+                            .scan(first, last, &mut 0)
+                            .unwrap();
+                        // The same value, and the same one of equal values (by position).
+                        assert!(std::ptr::eq(min, want_min), "min of {first}..={last}");
+                        assert!(std::ptr::eq(max, want_max), "max of {first}..={last}");
+                    }
+                    assert_eq!(visits, n, "one pass for a forward-moving window");
                 }
-                assert_eq!(visits, n, "one pass for a forward-moving window");
             }
         }
     }
