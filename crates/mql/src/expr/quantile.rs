@@ -115,11 +115,7 @@ pub(crate) fn sample(value: &Bson) -> Option<f64> {
 
 /// `p`: it must be a constant, after folding expressions of constants as MongoDB does.
 fn percentiles(op: &str, p: &Bson) -> Result<Vec<f64>> {
-    let folded = Expr {
-        node: Compiler::new().compile(p)?,
-    }
-    .folded();
-    let Some(value) = folded.transpose()?.flatten() else {
+    let Some(value) = Expr::compile(p)?.folded().transpose()?.flatten() else {
         return Err(MqlError::bad_value(format!(
             "`{op}` requires `p` to be an array of constant values, found {p}"
         )));

@@ -567,35 +567,35 @@ fn compile_accumulator(field: &str, value: &Bson) -> Result<Accumulator> {
             "the `{name}` accumulator is a unary operator and takes no array argument"
         )));
     }
-    let op = if op == AccOp::Sum && constant_number(argument) {
-        AccOp::PlainSum
-    } else {
-        op
-    };
-    let expr = if op == AccOp::Count {
+    if op == AccOp::Count {
         if !matches!(argument, Bson::Document(doc) if doc.is_empty()) {
             return Err(MqlError::parse(
                 "the `$count` accumulator takes no arguments: `{$count: {}}`",
             ));
         }
-        Expr::compile(&Bson::Int32(1))?
+        return Ok(Accumulator::new(
+            field,
+            op,
+            name,
+            Expr::compile(&Bson::Int32(1))?,
+        ));
+    }
+    let expr = Expr::compile(argument)?;
+    let op = if op == AccOp::Sum && constant_number(&expr) {
+        AccOp::PlainSum
     } else {
-        Expr::compile(argument)?
+        op
     };
     Ok(Accumulator::new(field, op, name, expr))
 }
 
-/// Whether a `$sum` argument is a constant int32, int64 or double (`1`, `{$literal: 2.5}`,
-/// `{$const: 2}`).
-fn constant_number(argument: &Bson) -> bool {
-    let number = |value: &Bson| matches!(value, Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_));
-    match argument {
-        Bson::Document(doc) if doc.len() == 1 => doc
-            .get("$literal")
-            .or_else(|| doc.get("$const"))
-            .is_some_and(number),
-        other => number(other),
-    }
+/// Whether a `$sum` argument folds to a constant int32, int64 or double (`1`,
+/// `{$literal: 2.5}`, `{$const: 2}`, `{$add: [1, 1]}`), as the server's optimizer leaves it.
+fn constant_number(expr: &Expr) -> bool {
+    matches!(
+        expr.folded(),
+        Some(Ok(Some(Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_))))
+    )
 }
 
 /// An accumulator that keeps several values: `{n, input}` for `$firstN` and the others,

@@ -726,11 +726,7 @@ fn range_window(
             end - 1
         }
     };
-    Ok(if first <= last && last < keys.len() {
-        (first, last)
-    } else {
-        EMPTY
-    })
+    Ok(if first <= last { (first, last) } else { EMPTY })
 }
 
 /// `a < b` in MongoDB's order of numbers: NaN below every number and equal to itself.

@@ -19,12 +19,13 @@ use crate::value::{compare_values, is_number};
 
 const NAME: &str = "$minMaxScaler";
 
-/// A compiled `$minMaxScaler`: the input and the output range `[low, high]`.
+/// A compiled `$minMaxScaler`: the input and the output range's low end and width
+/// (`max - min`, computed once).
 #[derive(Debug, Clone)]
 pub(super) struct MinMaxScaler {
     input: Expr,
     low: Bson,
-    high: Bson,
+    span: Bson,
 }
 
 impl MinMaxScaler {
@@ -35,11 +36,7 @@ impl MinMaxScaler {
             // An operator expression (`{$add: ...}`) is an input, not the arguments object.
             Bson::Document(spec) if !spec.keys().next().is_some_and(|k| k.starts_with('$')) => spec,
             input => {
-                return Ok(MinMaxScaler {
-                    input: Expr::compile(input)?,
-                    low: Bson::Int32(0),
-                    high: Bson::Int32(1),
-                })
+                return MinMaxScaler::new(Expr::compile(input)?, Bson::Int32(0), Bson::Int32(1))
             }
         };
         let mut input = None;
@@ -74,28 +71,31 @@ impl MinMaxScaler {
                 "the 'max' must be strictly greater than 'min', as arguments to {NAME}"
             )));
         }
-        Ok(MinMaxScaler { input, low, high })
+        MinMaxScaler::new(input, low, high)
+    }
+
+    fn new(input: Expr, low: Bson, high: Bson) -> Result<MinMaxScaler> {
+        let span = arithmetic("$subtract", high, low.clone())?.unwrap_or(Bson::Null);
+        Ok(MinMaxScaler { input, low, span })
     }
 
     /// The window must always hold the current document.
     pub(super) fn check_window(window: &Window) -> Result<()> {
         let (Window::Documents(lower, upper) | Window::Range(lower, upper, _)) = window;
-        if let Bound::Offset(offset) = *lower {
-            if offset > 0.0 {
-                return Err(MqlError::parse(format!(
-                    "Lower specified bound cannot be greater than 0 (the current doc), as \
-                     {NAME} must ensure that the current document being processed is always \
-                     within the configured window. Lower specified bound = {offset:.6}"
-                )));
-            }
-        }
-        if let Bound::Offset(offset) = *upper {
-            if offset < 0.0 {
-                return Err(MqlError::parse(format!(
-                    "Upper specified bound cannot be less than 0 (the current doc), as \
-                     {NAME} must ensure that the current document being processed is always \
-                     within the configured window. Upper specified bound = {offset:.6}"
-                )));
+        let ends = [
+            ("Lower", "greater than", *lower, 1.0),
+            ("Upper", "less than", *upper, -1.0),
+        ];
+        for (end, relation, bound, outside) in ends {
+            if let Bound::Offset(offset) = bound {
+                if offset * outside > 0.0 {
+                    return Err(MqlError::parse(format!(
+                        "{end} specified bound cannot be {relation} 0 (the current doc), as \
+                         {NAME} must ensure that the current document being processed is \
+                         always within the configured window. {end} specified bound = \
+                         {offset:.6}"
+                    )));
+                }
             }
         }
         Ok(())
@@ -148,8 +148,7 @@ impl MinMaxScaler {
             value(arithmetic("$subtract", x.clone(), min.clone())?),
             value(arithmetic("$subtract", max.clone(), min.clone())?),
         )?;
-        let span = arithmetic("$subtract", self.high.clone(), self.low.clone())?;
-        let scaled = arithmetic("$multiply", value(unit), value(span))?;
+        let scaled = arithmetic("$multiply", value(unit), self.span.clone())?;
         Ok(value(arithmetic("$add", value(scaled), self.low.clone())?))
     }
 }
